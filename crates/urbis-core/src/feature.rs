@@ -1,0 +1,236 @@
+//! The record every layer shares: a stable id, an optional WGS 84 geometry, the layer's typed
+//! attributes, and `extra`, the source's other attributes kept as JSON so that nothing is dropped.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use geo_types::Geometry;
+use serde_json::{Map, Value};
+
+use crate::layer::{FieldType, LayerSchema};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Feature {
+    pub id: String,
+    pub geometry: Option<Geometry<f64>>,
+    /// Typed attributes, keyed by the layer's field names. Absent and `null` mean the same.
+    pub attributes: BTreeMap<String, Value>,
+    /// Every other attribute of the source, as it came.
+    pub extra: Map<String, Value>,
+}
+
+/// A value that does not fit its field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FeatureError {
+    #[error("field `{field}`: expected {expected}, found {found}")]
+    WrongType { field: String, expected: &'static str, found: String },
+    #[error("`{field}` is not a field of this layer")]
+    UnknownField { field: String },
+}
+
+impl Feature {
+    pub fn new(id: impl Into<String>, geometry: Option<Geometry<f64>>) -> Self {
+        Feature { id: id.into(), geometry, attributes: BTreeMap::new(), extra: Map::new() }
+    }
+
+    /// Sets a typed attribute (builder style, for code that makes features).
+    pub fn with(mut self, field: &str, value: impl Into<Value>) -> Self {
+        self.attributes.insert(field.to_string(), value.into());
+        self
+    }
+
+    pub fn get(&self, field: &str) -> Option<&Value> {
+        self.attributes.get(field).filter(|v| !v.is_null())
+    }
+
+    pub fn text(&self, field: &str) -> Option<&str> {
+        self.get(field).and_then(Value::as_str)
+    }
+
+    pub fn real(&self, field: &str) -> Option<f64> {
+        self.get(field).and_then(Value::as_f64)
+    }
+
+    pub fn integer(&self, field: &str) -> Option<i64> {
+        self.get(field).and_then(Value::as_i64)
+    }
+
+    /// Brings every attribute to its field's canonical form (numbers from numeric text, dates in
+    /// ISO form, …) and drops nulls, so that both stores hold and return the same values.
+    pub fn normalise(&mut self, schema: &LayerSchema) -> Result<(), FeatureError> {
+        let mut out = BTreeMap::new();
+        for (name, value) in std::mem::take(&mut self.attributes) {
+            let field = schema
+                .field(&name)
+                .ok_or_else(|| FeatureError::UnknownField { field: name.clone() })?;
+            if let Some(v) = coerce(&name, field.ty, value)? {
+                out.insert(name, v);
+            }
+        }
+        self.attributes = out;
+        Ok(())
+    }
+}
+
+/// Coerces a value to a field type; `Ok(None)` for null or empty text.
+pub fn coerce(field: &str, ty: FieldType, value: Value) -> Result<Option<Value>, FeatureError> {
+    let wrong = |expected: &'static str, v: &Value| FeatureError::WrongType {
+        field: field.to_string(),
+        expected,
+        found: short(v),
+    };
+    if value.is_null() {
+        return Ok(None);
+    }
+    if let Value::String(s) = &value {
+        if s.trim().is_empty() && ty != FieldType::Text {
+            return Ok(None);
+        }
+    }
+    let v = match ty {
+        FieldType::Text => match value {
+            Value::String(s) => Value::String(s),
+            Value::Number(n) => Value::String(n.to_string()),
+            Value::Bool(b) => Value::String(b.to_string()),
+            other => return Err(wrong("text", &other)),
+        },
+        FieldType::Integer => match &value {
+            Value::Number(n) if n.is_i64() => value,
+            Value::Number(n) => match n.as_f64() {
+                Some(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => Value::from(x as i64),
+                _ => return Err(wrong("a whole number", &value)),
+            },
+            Value::String(s) => {
+                let t = s.trim().replace(',', "");
+                if let Ok(i) = t.parse::<i64>() {
+                    Value::from(i)
+                } else {
+                    match t.parse::<f64>() {
+                        Ok(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => Value::from(x as i64),
+                        _ => return Err(wrong("a whole number", &value)),
+                    }
+                }
+            }
+            Value::Bool(b) => Value::from(*b as i64),
+            _ => return Err(wrong("a whole number", &value)),
+        },
+        FieldType::Real => match &value {
+            Value::Number(n) => match n.as_f64() {
+                Some(x) if x.is_finite() => Value::from(x),
+                _ => return Err(wrong("a finite number", &value)),
+            },
+            Value::String(s) => match s.trim().replace(',', "").parse::<f64>() {
+                Ok(x) if x.is_finite() => Value::from(x),
+                _ => return Err(wrong("a finite number", &value)),
+            },
+            _ => return Err(wrong("a number", &value)),
+        },
+        FieldType::Boolean => match &value {
+            Value::Bool(_) => value,
+            Value::Number(n) if n.as_i64() == Some(0) => Value::Bool(false),
+            Value::Number(n) if n.as_i64() == Some(1) => Value::Bool(true),
+            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "t" | "yes" | "y" | "1" => Value::Bool(true),
+                "false" | "f" | "no" | "n" | "0" => Value::Bool(false),
+                _ => return Err(wrong("true or false", &value)),
+            },
+            _ => return Err(wrong("true or false", &value)),
+        },
+        FieldType::Date => match &value {
+            Value::String(s) => Value::String(parse_date(s).ok_or_else(|| wrong("a date (YYYY-MM-DD)", &value))?),
+            _ => return Err(wrong("a date (YYYY-MM-DD)", &value)),
+        },
+        FieldType::DateTime => match &value {
+            Value::String(s) => {
+                Value::String(parse_datetime(s).ok_or_else(|| wrong("a date and time (RFC 3339)", &value))?)
+            }
+            Value::Number(n) => {
+                // Epoch milliseconds, as Esri-born GeoJSON writes dates.
+                let ms = n.as_i64().ok_or_else(|| wrong("a date and time (RFC 3339)", &value))?;
+                let t = DateTime::<Utc>::from_timestamp_millis(ms)
+                    .ok_or_else(|| wrong("a date and time (RFC 3339)", &value))?;
+                Value::String(t.to_rfc3339_opts(SecondsFormat::Secs, true))
+            }
+            _ => return Err(wrong("a date and time (RFC 3339)", &value)),
+        },
+        FieldType::Json => match value {
+            // Text that holds JSON (a column of a CSV or a TEXT column) becomes that JSON.
+            Value::String(s) => serde_json::from_str(&s).unwrap_or(Value::String(s)),
+            other => other,
+        },
+    };
+    Ok(Some(v))
+}
+
+fn parse_date(s: &str) -> Option<String> {
+    let s = s.trim();
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Some(d.format("%Y-%m-%d").to_string());
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%m/%d/%Y") {
+        return Some(d.format("%Y-%m-%d").to_string());
+    }
+    parse_datetime(s).map(|t| t[..10].to_string())
+}
+
+/// Parses the date-time forms met in city data and returns RFC 3339 in UTC, seconds precision.
+pub fn parse_datetime(s: &str) -> Option<String> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::Secs, true));
+    }
+    // PostgreSQL's text form: `2024-05-01 09:30:00+00`.
+    for fmt in ["%Y-%m-%d %H:%M:%S%#z", "%Y-%m-%d %H:%M:%S%.f%#z"] {
+        if let Ok(t) = DateTime::parse_from_str(s, fmt) {
+            return Some(t.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::Secs, true));
+        }
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%.f", "%Y/%m/%d %H:%M:%S%#z"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(t.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true));
+        }
+    }
+    for fmt in ["%Y-%m-%d", "%m/%d/%Y"] {
+        if let Ok(d) = NaiveDate::parse_from_str(s, fmt) {
+            return Some(d.and_hms_opt(0, 0, 0)?.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true));
+        }
+    }
+    None
+}
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 40 {
+        format!("{}…", s.chars().take(40).collect::<String>())
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn coercion_brings_values_to_their_field_type() {
+        assert_eq!(coerce("n", FieldType::Integer, json!("1,204")).unwrap(), Some(json!(1204)));
+        assert_eq!(coerce("n", FieldType::Integer, json!(3.0)).unwrap(), Some(json!(3)));
+        assert!(coerce("n", FieldType::Integer, json!(3.5)).is_err());
+        assert_eq!(coerce("x", FieldType::Real, json!("2.5")).unwrap(), Some(json!(2.5)));
+        assert_eq!(coerce("x", FieldType::Real, json!(" ")).unwrap(), None);
+        assert_eq!(coerce("b", FieldType::Boolean, json!("Y")).unwrap(), Some(json!(true)));
+        assert_eq!(coerce("d", FieldType::Date, json!("5/3/2012")).unwrap(), Some(json!("2012-05-03")));
+        assert_eq!(
+            coerce("t", FieldType::DateTime, json!("2024-05-01 09:30:00+02")).unwrap(),
+            Some(json!("2024-05-01T07:30:00Z"))
+        );
+        assert_eq!(
+            coerce("t", FieldType::DateTime, json!(1_336_003_200_000i64)).unwrap(),
+            Some(json!("2012-05-03T00:00:00Z"))
+        );
+        assert_eq!(coerce("j", FieldType::Json, json!("[\"a\"]")).unwrap(), Some(json!(["a"])));
+        let err = coerce("height", FieldType::Real, json!("tall")).unwrap_err().to_string();
+        assert_eq!(err, "field `height`: expected a finite number, found \"tall\"");
+    }
+}

@@ -1,0 +1,373 @@
+//! Checks a feature against its layer before it is stored: every problem at once, each naming the
+//! field, and the unambiguous repairs (duplicate vertices, ring orientation, single → multi)
+//! applied and counted. Ambiguous damage (a self-intersecting ring) is a problem, unless the
+//! caller asks for [`GeometryPolicy::MakeValid`], which rebuilds it and counts it as repaired.
+
+use geo::{Coord, Geometry, LineString, MultiLineString, MultiPolygon, Polygon};
+use geo::{MakeValid, Orient, Validation};
+use serde::Serialize;
+
+use crate::feature::Feature;
+use crate::layer::{GeometryKind, LayerSchema};
+
+/// What is wrong with a feature, and where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// The field at fault: a layer field, `geometry` or `id`.
+    pub field: String,
+    pub reason: String,
+}
+
+impl Problem {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Problem { field: field.into(), reason: reason.into() }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+/// Repairs applied to one feature or, added up, to a whole import.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Repairs {
+    pub closed_rings: u32,
+    pub duplicate_vertices: u32,
+    pub reoriented_rings: u32,
+    /// Invalid polygons rebuilt by [`GeometryPolicy::MakeValid`].
+    pub rebuilt_polygons: u32,
+}
+
+impl Repairs {
+    pub fn any(&self) -> bool {
+        *self != Repairs::default()
+    }
+
+    pub fn add(&mut self, other: Repairs) {
+        self.closed_rings += other.closed_rings;
+        self.duplicate_vertices += other.duplicate_vertices;
+        self.reoriented_rings += other.reoriented_rings;
+        self.rebuilt_polygons += other.rebuilt_polygons;
+    }
+}
+
+impl std::fmt::Display for Repairs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = vec![];
+        for (n, what) in [
+            (self.closed_rings, "ring(s) closed"),
+            (self.duplicate_vertices, "duplicate vertice(s) removed"),
+            (self.reoriented_rings, "ring(s) reoriented"),
+            (self.rebuilt_polygons, "invalid polygon(s) rebuilt"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        if parts.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&parts.join(", "))
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ValidationReport {
+    pub repairs: Repairs,
+    pub problems: Vec<Problem>,
+}
+
+impl ValidationReport {
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// What to do with a polygon that is invalid beyond the unambiguous repairs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GeometryPolicy {
+    /// Report it (the default: self-intersections have no single right answer).
+    #[default]
+    Reject,
+    /// Rebuild it with the odd-even rule (Ledoux et al.) and count it as repaired.
+    MakeValid,
+}
+
+/// Checks `feature` against `schema`, repairing it in place where the repair is unambiguous.
+/// Returns every problem found, so that a report can list them all at once.
+pub fn check_feature(schema: &LayerSchema, feature: &mut Feature, policy: GeometryPolicy) -> ValidationReport {
+    let mut report = ValidationReport::default();
+    if feature.id.trim().is_empty() {
+        report.problems.push(Problem::new("id", "the id is empty"));
+    }
+    if let Err(e) = feature.normalise(schema) {
+        let field = match &e {
+            crate::FeatureError::WrongType { field, .. } | crate::FeatureError::UnknownField { field } => field.clone(),
+        };
+        report.problems.push(Problem::new(field, e.to_string()));
+    }
+    for field in schema.fields.iter().filter(|f| f.required) {
+        if feature.get(field.name).is_none() {
+            report.problems.push(Problem::new(field.name, "required field is missing or empty"));
+        }
+    }
+    match feature.geometry.take() {
+        None if schema.geometry_required => {
+            report.problems.push(Problem::new("geometry", "the feature has no geometry"))
+        }
+        None => {}
+        Some(_) if !schema.has_geometry() => {
+            report.problems.push(Problem::new("geometry", format!("layer {} holds no geometry", schema.table)))
+        }
+        Some(g) => match check_geometry(schema.geometry, g, policy, &mut report.repairs) {
+            Ok(g) => feature.geometry = Some(g),
+            Err(mut problems) => report.problems.append(&mut problems),
+        },
+    }
+    report
+}
+
+/// Checks and repairs one geometry for a layer of kind `kind`.
+pub fn check_geometry(
+    kind: GeometryKind,
+    geometry: Geometry,
+    policy: GeometryPolicy,
+    repairs: &mut Repairs,
+) -> Result<Geometry, Vec<Problem>> {
+    let problem = |reason: String| vec![Problem::new("geometry", reason)];
+    check_coordinates(&geometry).map_err(problem)?;
+    let geometry = to_kind(kind, geometry).map_err(problem)?;
+    if is_empty(&geometry) {
+        return Err(problem("the geometry is empty".into()));
+    }
+    let geometry = remove_duplicate_vertices(geometry, repairs);
+    let geometry = match geometry {
+        Geometry::MultiPolygon(mp) => Geometry::MultiPolygon(check_polygons(mp, policy, repairs)?),
+        Geometry::Polygon(p) => Geometry::MultiPolygon(check_polygons(MultiPolygon(vec![p]), policy, repairs)?)
+            .try_into()
+            .map(|mp: MultiPolygon| match mp.0.len() {
+                1 => Geometry::Polygon(mp.0.into_iter().next().expect("one polygon")),
+                _ => Geometry::MultiPolygon(mp),
+            })
+            .map_err(|_| problem("unexpected geometry".into()))?,
+        Geometry::LineString(ls) if ls.0.len() < 2 => {
+            return Err(problem("a line needs at least two distinct vertices".into()))
+        }
+        Geometry::MultiLineString(ml) if ml.0.iter().any(|l| l.0.len() < 2) => {
+            return Err(problem("a line needs at least two distinct vertices".into()))
+        }
+        other => other,
+    };
+    Ok(geometry)
+}
+
+fn check_coordinates(g: &Geometry) -> Result<(), String> {
+    use geo::CoordsIter;
+    for (i, c) in g.coords_iter().enumerate() {
+        if !c.x.is_finite() || !c.y.is_finite() {
+            return Err(format!("vertex {i} is not a finite number ({}, {})", c.x, c.y));
+        }
+        if !(-180.0..=180.0).contains(&c.x) || !(-90.0..=90.0).contains(&c.y) {
+            return Err(format!(
+                "vertex {i} ({}, {}) is outside longitude -180..180 / latitude -90..90: is the source CRS right?",
+                c.x, c.y
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn to_kind(kind: GeometryKind, g: Geometry) -> Result<Geometry, String> {
+    let name = geometry_name(&g);
+    let mismatch = || format!("a {name} cannot go into a layer of {}", kind.sql_name().unwrap_or("no geometry"));
+    Ok(match (kind, g) {
+        (GeometryKind::Point, Geometry::Point(p)) => Geometry::Point(p),
+        (GeometryKind::Point, Geometry::MultiPoint(mp)) if mp.0.len() == 1 => Geometry::Point(mp.0[0]),
+        (GeometryKind::MultiPolygon, Geometry::Polygon(p)) => Geometry::MultiPolygon(MultiPolygon(vec![p])),
+        (GeometryKind::MultiPolygon, Geometry::MultiPolygon(mp)) => Geometry::MultiPolygon(mp),
+        (GeometryKind::MultiPolygon, Geometry::Rect(r)) => Geometry::MultiPolygon(MultiPolygon(vec![r.to_polygon()])),
+        (GeometryKind::MultiLineString, Geometry::LineString(l)) => {
+            Geometry::MultiLineString(MultiLineString(vec![l]))
+        }
+        (GeometryKind::MultiLineString, Geometry::Line(l)) => {
+            Geometry::MultiLineString(MultiLineString(vec![LineString(vec![l.start, l.end])]))
+        }
+        (GeometryKind::MultiLineString, Geometry::MultiLineString(m)) => Geometry::MultiLineString(m),
+        (GeometryKind::Geometry, Geometry::GeometryCollection(_)) => return Err(mismatch()),
+        (GeometryKind::Geometry, Geometry::Rect(r)) => Geometry::Polygon(r.to_polygon()),
+        (GeometryKind::Geometry, Geometry::Triangle(t)) => Geometry::Polygon(t.to_polygon()),
+        (GeometryKind::Geometry, Geometry::Line(l)) => Geometry::LineString(LineString(vec![l.start, l.end])),
+        (GeometryKind::Geometry, g) => g,
+        _ => return Err(mismatch()),
+    })
+}
+
+pub fn geometry_name(g: &Geometry) -> &'static str {
+    match g {
+        Geometry::Point(_) => "Point",
+        Geometry::Line(_) => "Line",
+        Geometry::LineString(_) => "LineString",
+        Geometry::Polygon(_) => "Polygon",
+        Geometry::MultiPoint(_) => "MultiPoint",
+        Geometry::MultiLineString(_) => "MultiLineString",
+        Geometry::MultiPolygon(_) => "MultiPolygon",
+        Geometry::GeometryCollection(_) => "GeometryCollection",
+        Geometry::Rect(_) => "Rect",
+        Geometry::Triangle(_) => "Triangle",
+    }
+}
+
+fn is_empty(g: &Geometry) -> bool {
+    match g {
+        Geometry::LineString(l) => l.0.is_empty(),
+        Geometry::Polygon(p) => p.exterior().0.is_empty(),
+        Geometry::MultiPoint(m) => m.0.is_empty(),
+        Geometry::MultiLineString(m) => m.0.is_empty() || m.0.iter().all(|l| l.0.is_empty()),
+        Geometry::MultiPolygon(m) => m.0.is_empty() || m.0.iter().all(|p| p.exterior().0.is_empty()),
+        Geometry::GeometryCollection(c) => c.0.is_empty(),
+        _ => false,
+    }
+}
+
+fn dedup_line(ls: LineString, repairs: &mut Repairs) -> LineString {
+    let before = ls.0.len();
+    let mut out: Vec<Coord> = Vec::with_capacity(before);
+    for c in ls.0 {
+        if out.last() != Some(&c) {
+            out.push(c);
+        }
+    }
+    repairs.duplicate_vertices += (before - out.len()) as u32;
+    LineString(out)
+}
+
+fn dedup_polygon(p: Polygon, repairs: &mut Repairs) -> Polygon {
+    let (ext, ints) = p.into_inner();
+    Polygon::new(dedup_line(ext, repairs), ints.into_iter().map(|r| dedup_line(r, repairs)).collect())
+}
+
+fn remove_duplicate_vertices(g: Geometry, repairs: &mut Repairs) -> Geometry {
+    match g {
+        Geometry::LineString(l) => Geometry::LineString(dedup_line(l, repairs)),
+        Geometry::MultiLineString(m) => {
+            Geometry::MultiLineString(MultiLineString(m.0.into_iter().map(|l| dedup_line(l, repairs)).collect()))
+        }
+        Geometry::Polygon(p) => Geometry::Polygon(dedup_polygon(p, repairs)),
+        Geometry::MultiPolygon(m) => {
+            Geometry::MultiPolygon(MultiPolygon(m.0.into_iter().map(|p| dedup_polygon(p, repairs)).collect()))
+        }
+        other => other,
+    }
+}
+
+/// Ring orientation as RFC 7946 and GeoPackage readers expect: exterior counter-clockwise,
+/// holes clockwise. Then validity (OGC simple features).
+fn check_polygons(mp: MultiPolygon, policy: GeometryPolicy, repairs: &mut Repairs) -> Result<MultiPolygon, Vec<Problem>> {
+    use geo::algorithm::winding_order::{Winding, WindingOrder};
+    let mut problems = vec![];
+    for (pi, p) in mp.0.iter().enumerate() {
+        let rings = std::iter::once(p.exterior()).chain(p.interiors());
+        for (ri, ring) in rings.enumerate() {
+            if ring.0.len() < 4 {
+                let role = if ri == 0 { "exterior ring".to_string() } else { format!("hole {ri}") };
+                problems.push(Problem::new(
+                    "geometry",
+                    format!("polygon {pi}: {role} has fewer than 3 distinct vertices"),
+                ));
+            } else {
+                let want = if ri == 0 { WindingOrder::CounterClockwise } else { WindingOrder::Clockwise };
+                if ring.winding_order().is_some_and(|w| w != want) {
+                    repairs.reoriented_rings += 1;
+                }
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let mp = mp.orient(geo::orient::Direction::Default);
+    let errors = mp.validation_errors();
+    if errors.is_empty() {
+        return Ok(mp);
+    }
+    match policy {
+        GeometryPolicy::MakeValid => match mp.make_valid() {
+            Ok(fixed) if !fixed.0.is_empty() && fixed.is_valid() => {
+                repairs.rebuilt_polygons += 1;
+                Ok(fixed.orient(geo::orient::Direction::Default))
+            }
+            _ => Err(errors.iter().map(|e| Problem::new("geometry", format!("{e} (and could not be rebuilt)"))).collect()),
+        },
+        GeometryPolicy::Reject => Err(errors.iter().map(|e| Problem::new("geometry", e.to_string())).collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layer::{PARCELS, ROADS, SERVICE_CENTRES};
+    use geo::{line_string, point, polygon};
+
+    fn parcel(g: Geometry) -> Feature {
+        Feature::new("p1", Some(g)).with("code", "1-1")
+    }
+
+    #[test]
+    fn clockwise_exterior_is_reoriented_and_promoted_to_multi() {
+        let cw = polygon![(x: 0., y: 0.), (x: 0., y: 0.001), (x: 0.001, y: 0.001), (x: 0.001, y: 0.)];
+        let mut f = parcel(cw.into());
+        let r = check_feature(&PARCELS, &mut f, GeometryPolicy::Reject);
+        assert!(r.is_ok(), "{:?}", r.problems);
+        assert_eq!(r.repairs.reoriented_rings, 1);
+        assert!(matches!(f.geometry, Some(Geometry::MultiPolygon(_))));
+    }
+
+    #[test]
+    fn duplicate_vertices_are_removed_and_counted() {
+        let p = polygon![(x: 0., y: 0.), (x: 0.001, y: 0.), (x: 0.001, y: 0.), (x: 0.001, y: 0.001), (x: 0., y: 0.001)];
+        let mut f = parcel(p.into());
+        let r = check_feature(&PARCELS, &mut f, GeometryPolicy::Reject);
+        assert!(r.is_ok());
+        assert_eq!(r.repairs.duplicate_vertices, 1);
+    }
+
+    #[test]
+    fn bowtie_is_rejected_unless_rebuilding_is_asked_for() {
+        let bowtie = polygon![(x: 0., y: 0.), (x: 0., y: 0.001), (x: 0.001, y: 0.), (x: 0.001, y: 0.001)];
+        let mut f = parcel(bowtie.clone().into());
+        let r = check_feature(&PARCELS, &mut f, GeometryPolicy::Reject);
+        assert!(!r.is_ok());
+        assert!(r.problems[0].reason.contains("intersect"), "{:?}", r.problems);
+        let mut f = parcel(bowtie.into());
+        let r = check_feature(&PARCELS, &mut f, GeometryPolicy::MakeValid);
+        assert!(r.is_ok(), "{:?}", r.problems);
+        assert_eq!(r.repairs.rebuilt_polygons, 1);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let mut f = Feature::new("", Some(point!(x: 200.0, y: 10.0).into())).with("code", "x");
+        let r = check_feature(&SERVICE_CENTRES, &mut f, GeometryPolicy::Reject);
+        let fields: Vec<_> = r.problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["id", "code", "name", "geometry"], "{:?}", r.problems);
+    }
+
+    #[test]
+    fn nan_empty_and_wrong_kinds_are_named() {
+        let mut f = Feature::new("r", Some(point!(x: f64::NAN, y: 1.0).into()));
+        let r = check_feature(&ROADS, &mut f, GeometryPolicy::Reject);
+        assert!(r.problems[0].reason.contains("not a finite number"));
+        let mut f = Feature::new("r", Some(point!(x: 1.0, y: 1.0).into()));
+        let r = check_feature(&ROADS, &mut f, GeometryPolicy::Reject);
+        assert_eq!(r.problems[0].reason, "a Point cannot go into a layer of MULTILINESTRING");
+        let mut f = Feature::new("r", Some(line_string![(x: 1.0, y: 1.0), (x: 1.0, y: 1.0)].into()));
+        let r = check_feature(&ROADS, &mut f, GeometryPolicy::Reject);
+        assert!(r.problems[0].reason.contains("two distinct"), "{:?}", r.problems);
+        let mut f = parcel(Geometry::MultiPolygon(MultiPolygon(vec![])));
+        let r = check_feature(&PARCELS, &mut f, GeometryPolicy::Reject);
+        assert_eq!(r.problems[0].reason, "the geometry is empty");
+    }
+}
