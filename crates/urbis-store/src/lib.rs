@@ -1,1 +1,121 @@
+//! Where urbis keeps the city: one [`Store`] trait and its two backends, an embedded GeoPackage
+//! file ([`gpkg`], the default: nothing to install) and PostGIS ([`postgis`], for production).
+//! Both hold the layers of [`urbis_core::LayerId`] and behave the same; one test suite proves it.
 
+pub mod gpkg;
+pub mod postgis;
+mod query;
+mod wkb;
+
+use async_trait::async_trait;
+use geo_types::{Geometry, Point, Rect};
+use urbis_core::{Feature, LayerId};
+
+pub use query::{AttributeFilter, Comparison, Query};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{layer} has no feature with id `{id}`")]
+    NotFound { layer: LayerId, id: String },
+    #[error("{layer} already has a feature with id `{id}`")]
+    DuplicateId { layer: LayerId, id: String },
+    #[error("{layer}: `{field}` is not a field of this layer")]
+    UnknownField { layer: LayerId, field: String },
+    #[error("{layer}: invalid query: {reason}")]
+    InvalidQuery { layer: LayerId, reason: String },
+    #[error("{layer}, feature `{id}`: {reason}")]
+    InvalidFeature { layer: LayerId, id: String, reason: String },
+    #[error("cannot open the store at {location}: {reason}")]
+    Open { location: String, reason: String },
+    #[error("the store at {location} is not an urbis store: {reason}")]
+    NotUrbis { location: String, reason: String },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored geometry of {layer} `{id}` cannot be read: {reason}")]
+    Geometry { layer: LayerId, id: String, reason: String },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which backend a store is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    GeoPackage,
+    PostGis,
+}
+
+/// A layer and how many features it holds.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LayerCount {
+    pub layer: LayerId,
+    pub count: u64,
+}
+
+/// A feature found near something, with its distance in metres.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Near {
+    pub feature: Feature,
+    pub distance_m: f64,
+}
+
+/// Called during long writes with the number of features written so far.
+pub type Progress<'a> = &'a (dyn Fn(u64) + Send + Sync);
+
+/// The storage of every layer. Writes are transactions: a call either does all it was asked or
+/// nothing. Features handed to writes are expected to have passed
+/// [`urbis_core::validate::check_feature`]; stores check ids and fields, not geometry.
+#[async_trait]
+pub trait Store: Send + Sync {
+    fn kind(&self) -> StoreKind;
+
+    /// Where the store is, with no secrets (file path, or host and database).
+    fn location(&self) -> String;
+
+    /// Every layer with its feature count.
+    async fn layers(&self) -> Result<Vec<LayerCount>>;
+
+    async fn get(&self, layer: LayerId, id: &str) -> Result<Option<Feature>>;
+
+    /// Features matching the query, ordered by id unless the query says otherwise.
+    async fn query(&self, layer: LayerId, query: &Query) -> Result<Vec<Feature>>;
+
+    /// How many features match the query (limit and offset ignored).
+    async fn count(&self, layer: LayerId, query: &Query) -> Result<u64>;
+
+    /// Adds features; fails with [`StoreError::DuplicateId`] if any id exists, writing none.
+    async fn create(&self, layer: LayerId, features: &[Feature]) -> Result<()>;
+
+    /// Replaces a feature by id; [`StoreError::NotFound`] if it does not exist.
+    async fn replace(&self, layer: LayerId, feature: &Feature) -> Result<()>;
+
+    /// Deletes a feature by id; [`StoreError::NotFound`] if it does not exist.
+    async fn delete(&self, layer: LayerId, id: &str) -> Result<()>;
+
+    /// Features whose geometry intersects `geometry`, ordered by id.
+    async fn intersects(&self, layer: LayerId, geometry: &Geometry, limit: Option<u64>) -> Result<Vec<Feature>>;
+
+    /// Features within `metres` of `geometry`, nearest first.
+    async fn within_distance(&self, layer: LayerId, geometry: &Geometry, metres: f64, limit: Option<u64>)
+        -> Result<Vec<Near>>;
+
+    /// The `k` features nearest to `point`, nearest first.
+    async fn nearest(&self, layer: LayerId, point: Point, k: u64) -> Result<Vec<Near>>;
+
+    /// Loads many features in one transaction, as fast as the backend allows (COPY on PostGIS,
+    /// large prepared batches on SQLite). With `replace_all` the layer is emptied first, in the same
+    /// transaction. All or nothing.
+    async fn bulk_load(&self, layer: LayerId, features: &[Feature], replace_all: bool, progress: Progress<'_>)
+        -> Result<u64>;
+
+    /// The extent of a layer, if it has features with geometry.
+    async fn extent(&self, layer: LayerId) -> Result<Option<Rect>>;
+}
+
+/// Opens a store from its location: `postgres://…` or `postgresql://…` for PostGIS, anything else
+/// is a GeoPackage file path (created if missing).
+pub async fn open(location: &str) -> Result<Box<dyn Store>> {
+    // OPEN-DISPATCH: wired once both backends implement Store.
+    Err(StoreError::Open { location: location.to_string(), reason: "backends being written".into() })
+}

@@ -1,0 +1,1 @@
+//! GeoPackage (being written).

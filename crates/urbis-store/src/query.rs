@@ -1,0 +1,147 @@
+//! What a read asks for: a bounding box, attribute filters, order and paging. Both backends
+//! compile it to parameterised SQL; values are always bound, never spliced into the text.
+
+use geo_types::Rect;
+use serde_json::Value;
+use urbis_core::{FieldType, LayerId};
+
+use crate::{Result, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    /// SQL LIKE with `%` and `_`, case-sensitive.
+    Like,
+    IsNull,
+    IsNotNull,
+}
+
+impl Comparison {
+    pub(crate) fn sql(self) -> &'static str {
+        match self {
+            Comparison::Eq => "=",
+            Comparison::Ne => "<>",
+            Comparison::Lt => "<",
+            Comparison::Le => "<=",
+            Comparison::Gt => ">",
+            Comparison::Ge => ">=",
+            Comparison::Like => "LIKE",
+            Comparison::IsNull => "IS NULL",
+            Comparison::IsNotNull => "IS NOT NULL",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttributeFilter {
+    /// A field of the layer, or `id`.
+    pub field: String,
+    pub op: Comparison,
+    pub value: Value,
+}
+
+impl AttributeFilter {
+    pub fn new(field: impl Into<String>, op: Comparison, value: impl Into<Value>) -> Self {
+        AttributeFilter { field: field.into(), op, value: value.into() }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Query {
+    /// Features whose geometry intersects this box (WGS 84 degrees).
+    pub bbox: Option<Rect>,
+    /// All must hold.
+    pub filters: Vec<AttributeFilter>,
+    pub limit: Option<u64>,
+    pub offset: u64,
+    /// Sort by this field (or `id`) before paging; ties and the default order are by id.
+    pub order_by: Option<(String, bool)>,
+}
+
+impl Query {
+    pub fn all() -> Self {
+        Query::default()
+    }
+
+    pub fn bbox(mut self, rect: Rect) -> Self {
+        self.bbox = Some(rect);
+        self
+    }
+
+    pub fn filter(mut self, f: AttributeFilter) -> Self {
+        self.filters.push(f);
+        self
+    }
+
+    pub fn limit(mut self, n: u64) -> Self {
+        self.limit = Some(n);
+        self
+    }
+
+    pub fn offset(mut self, n: u64) -> Self {
+        self.offset = n;
+        self
+    }
+}
+
+/// The type of a filterable column: a layer field or the id.
+pub(crate) fn column_type(layer: LayerId, field: &str) -> Result<FieldType> {
+    if field == "id" {
+        return Ok(FieldType::Text);
+    }
+    layer
+        .schema()
+        .field(field)
+        .map(|f| f.ty)
+        .ok_or_else(|| StoreError::UnknownField { layer, field: field.to_string() })
+}
+
+/// Checks a filter's value against its column and returns it as the value to bind.
+pub(crate) fn filter_value(layer: LayerId, f: &AttributeFilter) -> Result<Option<BindValue>> {
+    let ty = column_type(layer, &f.field)?;
+    if matches!(f.op, Comparison::IsNull | Comparison::IsNotNull) {
+        return Ok(None);
+    }
+    if ty == FieldType::Json {
+        return Err(StoreError::InvalidQuery { layer, reason: format!("`{}` holds JSON and cannot be compared", f.field) });
+    }
+    if f.op == Comparison::Like && ty != FieldType::Text {
+        return Err(StoreError::InvalidQuery { layer, reason: format!("LIKE needs a text field; `{}` is not text", f.field) });
+    }
+    let v = urbis_core::feature::coerce(&f.field, ty, f.value.clone())
+        .map_err(|e| StoreError::InvalidQuery { layer, reason: e.to_string() })?
+        .ok_or_else(|| StoreError::InvalidQuery { layer, reason: format!("no value given to compare `{}` with", f.field) })?;
+    Ok(Some(BindValue::from_json(ty, &v)))
+}
+
+/// A value bound to a statement, in the column's type.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum BindValue {
+    Text(Option<String>),
+    Integer(Option<i64>),
+    Real(Option<f64>),
+    Boolean(Option<bool>),
+}
+
+impl BindValue {
+    pub(crate) fn from_json(ty: FieldType, v: &Value) -> BindValue {
+        match ty {
+            FieldType::Integer => BindValue::Integer(v.as_i64()),
+            FieldType::Real => BindValue::Real(v.as_f64()),
+            FieldType::Boolean => BindValue::Boolean(v.as_bool()),
+            FieldType::Json => BindValue::Text((!v.is_null()).then(|| v.to_string())),
+            FieldType::Text | FieldType::Date | FieldType::DateTime => {
+                BindValue::Text(v.as_str().map(str::to_string))
+            }
+        }
+    }
+
+    pub(crate) fn null(ty: FieldType) -> BindValue {
+        BindValue::from_json(ty, &Value::Null)
+    }
+}
