@@ -8,8 +8,7 @@ use crate::feature::Feature;
 
 /// Reads a feature's typed attributes into a domain type.
 pub fn read<T: DeserializeOwned>(feature: &Feature) -> Result<T, serde_json::Error> {
-    let map: serde_json::Map<String, Value> =
-        feature.attributes.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let map: serde_json::Map<String, Value> = feature.attributes.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     serde_json::from_value(Value::Object(map))
 }
 

@@ -60,9 +60,7 @@ impl Feature {
     pub fn normalise(&mut self, schema: &LayerSchema) -> Result<(), FeatureError> {
         let mut out = BTreeMap::new();
         for (name, value) in std::mem::take(&mut self.attributes) {
-            let field = schema
-                .field(&name)
-                .ok_or_else(|| FeatureError::UnknownField { field: name.clone() })?;
+            let field = schema.field(&name).ok_or_else(|| FeatureError::UnknownField { field: name.clone() })?;
             if let Some(v) = coerce(&name, field.ty, value)? {
                 out.insert(name, v);
             }

@@ -46,7 +46,9 @@ impl LocalProjection {
 pub fn distance_m(a: &Geometry, b: &Geometry) -> f64 {
     use geo::BoundingRect;
     let centre = match (a.bounding_rect(), b.bounding_rect()) {
-        (Some(ra), Some(rb)) => Coord { x: (ra.center().x + rb.center().x) / 2.0, y: (ra.center().y + rb.center().y) / 2.0 },
+        (Some(ra), Some(rb)) => {
+            Coord { x: (ra.center().x + rb.center().x) / 2.0, y: (ra.center().y + rb.center().y) / 2.0 }
+        }
         _ => return f64::NAN,
     };
     LocalProjection::new(centre).distance_m(a, b)

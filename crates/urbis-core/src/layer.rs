@@ -75,10 +75,7 @@ impl FromStr for LayerId {
     type Err = UnknownLayer;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let wanted = s.trim().to_ascii_lowercase().replace('-', "_");
-        LayerId::ALL
-            .into_iter()
-            .find(|l| l.name() == wanted)
-            .ok_or_else(|| UnknownLayer { given: s.to_string() })
+        LayerId::ALL.into_iter().find(|l| l.name() == wanted).ok_or_else(|| UnknownLayer { given: s.to_string() })
     }
 }
 
@@ -323,7 +320,11 @@ pub static PERMITS: LayerSchema = LayerSchema {
         f("proposed_floor_area_m2", Real, "proposed gross floor area in square metres"),
         f("channel", Text, "online, counter or phone"),
         f("centre_id", Text, "id of the service centre that received it"),
-        req("stage", Text, "received, in_review, supplement_requested, supplement_received, decided, delivered, withdrawn"),
+        req(
+            "stage",
+            Text,
+            "received, in_review, supplement_requested, supplement_received, decided, delivered, withdrawn",
+        ),
         req("received_at", DateTime, "when it was received"),
         f("due_at", DateTime, "statutory due date"),
         f("decided_at", DateTime, "when it was decided"),

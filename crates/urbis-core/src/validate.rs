@@ -189,9 +189,7 @@ fn to_kind(kind: GeometryKind, g: Geometry) -> Result<Geometry, String> {
         (GeometryKind::MultiPolygon, Geometry::Polygon(p)) => Geometry::MultiPolygon(MultiPolygon(vec![p])),
         (GeometryKind::MultiPolygon, Geometry::MultiPolygon(mp)) => Geometry::MultiPolygon(mp),
         (GeometryKind::MultiPolygon, Geometry::Rect(r)) => Geometry::MultiPolygon(MultiPolygon(vec![r.to_polygon()])),
-        (GeometryKind::MultiLineString, Geometry::LineString(l)) => {
-            Geometry::MultiLineString(MultiLineString(vec![l]))
-        }
+        (GeometryKind::MultiLineString, Geometry::LineString(l)) => Geometry::MultiLineString(MultiLineString(vec![l])),
         (GeometryKind::MultiLineString, Geometry::Line(l)) => {
             Geometry::MultiLineString(MultiLineString(vec![LineString(vec![l.start, l.end])]))
         }
@@ -265,7 +263,11 @@ fn remove_duplicate_vertices(g: Geometry, repairs: &mut Repairs) -> Geometry {
 
 /// Ring orientation as RFC 7946 and GeoPackage readers expect: exterior counter-clockwise,
 /// holes clockwise. Then validity (OGC simple features).
-fn check_polygons(mp: MultiPolygon, policy: GeometryPolicy, repairs: &mut Repairs) -> Result<MultiPolygon, Vec<Problem>> {
+fn check_polygons(
+    mp: MultiPolygon,
+    policy: GeometryPolicy,
+    repairs: &mut Repairs,
+) -> Result<MultiPolygon, Vec<Problem>> {
     use geo::algorithm::winding_order::{Winding, WindingOrder};
     let mut problems = vec![];
     for (pi, p) in mp.0.iter().enumerate() {
@@ -273,10 +275,8 @@ fn check_polygons(mp: MultiPolygon, policy: GeometryPolicy, repairs: &mut Repair
         for (ri, ring) in rings.enumerate() {
             if ring.0.len() < 4 {
                 let role = if ri == 0 { "exterior ring".to_string() } else { format!("hole {ri}") };
-                problems.push(Problem::new(
-                    "geometry",
-                    format!("polygon {pi}: {role} has fewer than 3 distinct vertices"),
-                ));
+                problems
+                    .push(Problem::new("geometry", format!("polygon {pi}: {role} has fewer than 3 distinct vertices")));
             } else {
                 let want = if ri == 0 { WindingOrder::CounterClockwise } else { WindingOrder::Clockwise };
                 if ring.winding_order().is_some_and(|w| w != want) {
@@ -299,7 +299,10 @@ fn check_polygons(mp: MultiPolygon, policy: GeometryPolicy, repairs: &mut Repair
                 repairs.rebuilt_polygons += 1;
                 Ok(fixed.orient(geo::orient::Direction::Default))
             }
-            _ => Err(errors.iter().map(|e| Problem::new("geometry", format!("{e} (and could not be rebuilt)"))).collect()),
+            _ => Err(errors
+                .iter()
+                .map(|e| Problem::new("geometry", format!("{e} (and could not be rebuilt)")))
+                .collect()),
         },
         GeometryPolicy::Reject => Err(errors.iter().map(|e| Problem::new("geometry", e.to_string())).collect()),
     }

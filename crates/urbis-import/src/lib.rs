@@ -25,6 +25,10 @@ pub struct Mapping {
     /// layer field → constant value (e.g. `network = "water"` for a hydrant file).
     #[serde(default)]
     pub constants: std::collections::BTreeMap<String, toml::Value>,
+    /// layer field → (source value → layer value): recodes values, e.g. a permit's `CaseStatus`
+    /// "Approved" → stage "decided". Source values not listed pass through unchanged.
+    #[serde(default)]
+    pub values: std::collections::BTreeMap<String, std::collections::BTreeMap<String, toml::Value>>,
     /// The source CRS when the file does not say (EPSG code like `EPSG:2249`, or a PROJ string).
     pub source_crs: Option<String>,
     /// CSV: the column with WKT, or the longitude and latitude columns.

@@ -97,8 +97,13 @@ pub trait Store: Send + Sync {
     async fn intersects(&self, layer: LayerId, geometry: &Geometry, limit: Option<u64>) -> Result<Vec<Feature>>;
 
     /// Features within `metres` of `geometry`, nearest first.
-    async fn within_distance(&self, layer: LayerId, geometry: &Geometry, metres: f64, limit: Option<u64>)
-        -> Result<Vec<Near>>;
+    async fn within_distance(
+        &self,
+        layer: LayerId,
+        geometry: &Geometry,
+        metres: f64,
+        limit: Option<u64>,
+    ) -> Result<Vec<Near>>;
 
     /// The `k` features nearest to `point`, nearest first.
     async fn nearest(&self, layer: LayerId, point: Point, k: u64) -> Result<Vec<Near>>;
@@ -106,8 +111,13 @@ pub trait Store: Send + Sync {
     /// Loads many features in one transaction, as fast as the backend allows (COPY on PostGIS,
     /// large prepared batches on SQLite). With `replace_all` the layer is emptied first, in the same
     /// transaction. All or nothing.
-    async fn bulk_load(&self, layer: LayerId, features: &[Feature], replace_all: bool, progress: Progress<'_>)
-        -> Result<u64>;
+    async fn bulk_load(
+        &self,
+        layer: LayerId,
+        features: &[Feature],
+        replace_all: bool,
+        progress: Progress<'_>,
+    ) -> Result<u64>;
 
     /// The extent of a layer, if it has features with geometry.
     async fn extent(&self, layer: LayerId) -> Result<Option<Rect>>;

@@ -108,14 +108,23 @@ pub(crate) fn filter_value(layer: LayerId, f: &AttributeFilter) -> Result<Option
         return Ok(None);
     }
     if ty == FieldType::Json {
-        return Err(StoreError::InvalidQuery { layer, reason: format!("`{}` holds JSON and cannot be compared", f.field) });
+        return Err(StoreError::InvalidQuery {
+            layer,
+            reason: format!("`{}` holds JSON and cannot be compared", f.field),
+        });
     }
     if f.op == Comparison::Like && ty != FieldType::Text {
-        return Err(StoreError::InvalidQuery { layer, reason: format!("LIKE needs a text field; `{}` is not text", f.field) });
+        return Err(StoreError::InvalidQuery {
+            layer,
+            reason: format!("LIKE needs a text field; `{}` is not text", f.field),
+        });
     }
     let v = urbis_core::feature::coerce(&f.field, ty, f.value.clone())
         .map_err(|e| StoreError::InvalidQuery { layer, reason: e.to_string() })?
-        .ok_or_else(|| StoreError::InvalidQuery { layer, reason: format!("no value given to compare `{}` with", f.field) })?;
+        .ok_or_else(|| StoreError::InvalidQuery {
+            layer,
+            reason: format!("no value given to compare `{}` with", f.field),
+        })?;
     Ok(Some(BindValue::from_json(ty, &v)))
 }
 
@@ -135,9 +144,7 @@ impl BindValue {
             FieldType::Real => BindValue::Real(v.as_f64()),
             FieldType::Boolean => BindValue::Boolean(v.as_bool()),
             FieldType::Json => BindValue::Text((!v.is_null()).then(|| v.to_string())),
-            FieldType::Text | FieldType::Date | FieldType::DateTime => {
-                BindValue::Text(v.as_str().map(str::to_string))
-            }
+            FieldType::Text | FieldType::Date | FieldType::DateTime => BindValue::Text(v.as_str().map(str::to_string)),
         }
     }
 

@@ -67,11 +67,19 @@ pub fn parse_gpkg(blob: &[u8]) -> Result<GpkgBlob<'_>, String> {
     };
     let rd_i32 = |b: &[u8]| {
         let a: [u8; 4] = b.try_into().expect("4 bytes");
-        if little { i32::from_le_bytes(a) } else { i32::from_be_bytes(a) }
+        if little {
+            i32::from_le_bytes(a)
+        } else {
+            i32::from_be_bytes(a)
+        }
     };
     let rd_f64 = |b: &[u8]| {
         let a: [u8; 8] = b.try_into().expect("8 bytes");
-        if little { f64::from_le_bytes(a) } else { f64::from_be_bytes(a) }
+        if little {
+            f64::from_le_bytes(a)
+        } else {
+            f64::from_be_bytes(a)
+        }
     };
     let srs_id = rd_i32(&blob[4..8]);
     if blob.len() < 8 + env_len {
