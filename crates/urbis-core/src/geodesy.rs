@@ -32,6 +32,10 @@ impl LocalProjection {
         Coord { x: (c.x - self.origin.x) * self.kx, y: (c.y - self.origin.y) * self.ky }
     }
 
+    pub fn unproject(&self, c: Coord) -> Coord {
+        Coord { x: c.x / self.kx + self.origin.x, y: c.y / self.ky + self.origin.y }
+    }
+
     pub fn project_geometry(&self, g: &Geometry) -> Geometry {
         g.map_coords(|c| self.project(c))
     }
@@ -42,9 +46,21 @@ impl LocalProjection {
     }
 }
 
-/// Metres between two geometries, in a projection centred between them.
+/// Metres between two geometries. From a point, the great-circle distance to the closest point
+/// of the other geometry (the closest point found in a local projection); otherwise the distance
+/// in a projection centred between them.
 pub fn distance_m(a: &Geometry, b: &Geometry) -> f64 {
-    use geo::BoundingRect;
+    use geo::{BoundingRect, ClosestPoint};
+    if let Geometry::Point(p) = a {
+        let proj = LocalProjection::new(p.0);
+        let target = proj.project_geometry(b);
+        let closest = match target.closest_point(&Point::new(0.0, 0.0)) {
+            geo::Closest::Intersection(_) => return 0.0,
+            geo::Closest::SinglePoint(c) => c,
+            geo::Closest::Indeterminate => return f64::NAN,
+        };
+        return haversine_m(*p, Point(proj.unproject(closest.0)));
+    }
     let centre = match (a.bounding_rect(), b.bounding_rect()) {
         (Some(ra), Some(rb)) => {
             Coord { x: (ra.center().x + rb.center().x) / 2.0, y: (ra.center().y + rb.center().y) / 2.0 }
@@ -83,6 +99,17 @@ mod tests {
         let local = distance_m(&a.into(), &b.into());
         let gc = haversine_m(a, b);
         assert!((local - gc).abs() / gc < 1e-3, "{local} vs {gc}");
+    }
+
+    #[test]
+    fn distance_from_a_point_to_a_polygon_is_to_its_nearest_edge() {
+        let sq: Geometry = polygon![(x: 0.0, y: 0.0), (x: 0.01, y: 0.0), (x: 0.01, y: 0.01), (x: 0.0, y: 0.01)].into();
+        let inside = point!(x: 0.005, y: 0.005);
+        assert_eq!(distance_m(&inside.into(), &sq), 0.0);
+        let west = point!(x: -0.01, y: 0.005);
+        let d = distance_m(&west.into(), &sq);
+        let expect = haversine_m(west, point!(x: 0.0, y: 0.005));
+        assert!((d - expect).abs() < 0.01, "{d} vs {expect}");
     }
 
     #[test]

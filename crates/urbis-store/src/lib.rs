@@ -126,6 +126,11 @@ pub trait Store: Send + Sync {
 /// Opens a store from its location: `postgres://…` or `postgresql://…` for PostGIS, anything else
 /// is a GeoPackage file path (created if missing).
 pub async fn open(location: &str) -> Result<Box<dyn Store>> {
-    // OPEN-DISPATCH: wired once both backends implement Store.
-    Err(StoreError::Open { location: location.to_string(), reason: "backends being written".into() })
+    if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+        // OPEN-DISPATCH: PostGIS is wired once its backend implements Store.
+        Err(StoreError::Open { location: location.to_string(), reason: "PostGIS backend being written".into() })
+    } else {
+        let path = location.strip_prefix("gpkg:").unwrap_or(location);
+        Ok(Box::new(gpkg::GpkgStore::open(std::path::Path::new(path)).await?))
+    }
 }

@@ -135,6 +135,7 @@ pub(crate) enum BindValue {
     Integer(Option<i64>),
     Real(Option<f64>),
     Boolean(Option<bool>),
+    Blob(Option<Vec<u8>>),
 }
 
 impl BindValue {

@@ -1,0 +1,563 @@
+//! The embedded store: one GeoPackage 1.3 file through sqlx-sqlite, readable by GDAL and QGIS
+//! as it is. Spatial reads go through the GeoPackage R*Tree; exact tests run in Rust (registered
+//! as SQL functions where paging needs them inside SQL).
+
+mod functions;
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use geo::{BoundingRect, Intersects};
+use geo_types::{Coord, Geometry, Point, Rect};
+use serde_json::{Map, Value};
+use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
+use sqlx::{Row, Sqlite, SqlitePool};
+use urbis_core::geodesy::{distance_m, expand_by_metres};
+use urbis_core::{Feature, FieldType, LayerId};
+
+use crate::query::{column_type, filter_value, BindValue};
+use crate::{wkb, LayerCount, Near, Progress, Query, Result, Store, StoreError, StoreKind};
+
+pub struct GpkgStore {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+type SqlQuery<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
+
+impl GpkgStore {
+    /// Opens an urbis GeoPackage, creating it (with every layer, empty) if the file is missing or
+    /// empty. A GeoPackage that is not an urbis store is refused, never altered.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let location = path.display().to_string();
+        let is_new = std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(true);
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .map_err(|e| StoreError::Open { location: location.clone(), reason: e.to_string() })?
+            .create_if_missing(true)
+            // A rollback journal, not WAL: the file alone is the GeoPackage, as GIS tools expect.
+            .journal_mode(SqliteJournalMode::Delete)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    let mut handle = conn.lock_handle().await?;
+                    // SAFETY: the handle is live and locked to us for the duration of the call.
+                    unsafe { functions::register(handle.as_raw_handle()) }
+                        .map_err(|e| sqlx::Error::Configuration(e.into()))?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Open { location: location.clone(), reason: e.to_string() })?;
+        let store = GpkgStore { pool, path: path.to_path_buf() };
+        if is_new {
+            store.create_schema().await?;
+        } else {
+            store.check_schema().await?;
+        }
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Closes every connection, so that the file can be copied or opened by another program.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn create_schema(&self) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for statement in schema::create_statements() {
+            sqlx::query(&statement).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn check_schema(&self) -> Result<()> {
+        let not_urbis = |reason: String| StoreError::NotUrbis { location: self.location(), reason };
+        let app: i64 = sqlx::query_scalar("PRAGMA application_id")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| not_urbis(format!("not a SQLite file ({e})")))?;
+        if app != schema::APPLICATION_ID {
+            return Err(not_urbis(format!("application id is {app:#x}, not GeoPackage's 0x47504b47")));
+        }
+        let tables: Vec<String> = sqlx::query_scalar("SELECT table_name FROM gpkg_contents").fetch_all(&self.pool).await?;
+        let missing: Vec<&str> =
+            LayerId::ALL.iter().map(|l| l.name()).filter(|t| !tables.iter().any(|x| x == t)).collect();
+        if !missing.is_empty() {
+            return Err(not_urbis(format!("it lacks the layer table(s) {}", missing.join(", "))));
+        }
+        Ok(())
+    }
+
+    fn columns(layer: LayerId) -> String {
+        let schema = layer.schema();
+        let mut cols = vec!["id".to_string()];
+        if schema.has_geometry() {
+            cols.push("geom".into());
+        }
+        cols.extend(schema.fields.iter().map(|f| f.name.to_string()));
+        cols.push("extra".into());
+        cols.join(", ")
+    }
+
+    fn decode(layer: LayerId, row: &SqliteRow) -> Result<Feature> {
+        let schema = layer.schema();
+        let id: String = row.try_get("id")?;
+        let geometry = if schema.has_geometry() {
+            match row.try_get::<Option<Vec<u8>>, _>("geom")? {
+                Some(blob) => Some(wkb::from_gpkg(&blob).map_err(|reason| StoreError::Geometry {
+                    layer,
+                    id: id.clone(),
+                    reason,
+                })?),
+                None => None,
+            }
+        } else {
+            None
+        };
+        let mut feature = Feature::new(id, geometry);
+        for f in schema.fields {
+            let v = match f.ty {
+                FieldType::Text | FieldType::Date | FieldType::DateTime => {
+                    row.try_get::<Option<String>, _>(f.name)?.map(Value::String)
+                }
+                FieldType::Integer => row.try_get::<Option<i64>, _>(f.name)?.map(Value::from),
+                FieldType::Real => row.try_get::<Option<f64>, _>(f.name)?.map(Value::from),
+                FieldType::Boolean => row.try_get::<Option<bool>, _>(f.name)?.map(Value::Bool),
+                FieldType::Json => row
+                    .try_get::<Option<String>, _>(f.name)?
+                    .map(|s| serde_json::from_str(&s).unwrap_or(Value::String(s))),
+            };
+            if let Some(v) = v {
+                feature.attributes.insert(f.name.to_string(), v);
+            }
+        }
+        let extra: Option<String> = row.try_get("extra")?;
+        feature.extra = extra.and_then(|s| serde_json::from_str::<Map<String, Value>>(&s).ok()).unwrap_or_default();
+        Ok(feature)
+    }
+
+    /// `WHERE …` for a query, pushing the values to bind.
+    fn where_clause(layer: LayerId, q: &Query, binds: &mut Vec<BindValue>) -> Result<String> {
+        let mut conds = vec![];
+        if let Some(b) = q.bbox {
+            if !layer.schema().has_geometry() {
+                return Err(StoreError::InvalidQuery { layer, reason: "this layer has no geometry to filter by bbox".into() });
+            }
+            conds.push(format!(
+                "fid IN (SELECT id FROM rtree_{}_geom WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?) \
+                 AND urbis_intersects_box(geom, ?, ?, ?, ?)",
+                layer.name()
+            ));
+            for v in [b.max().x, b.min().x, b.max().y, b.min().y, b.min().x, b.min().y, b.max().x, b.max().y] {
+                binds.push(BindValue::Real(Some(v)));
+            }
+        }
+        for f in &q.filters {
+            column_type(layer, &f.field)?;
+            match filter_value(layer, f)? {
+                Some(v) => {
+                    conds.push(format!("{} {} ?", f.field, f.op.sql()));
+                    binds.push(v);
+                }
+                None => conds.push(format!("{} {}", f.field, f.op.sql())),
+            }
+        }
+        Ok(if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) })
+    }
+
+    fn order_clause(layer: LayerId, q: &Query) -> Result<String> {
+        Ok(match &q.order_by {
+            Some((field, desc)) if field != "id" => {
+                let ty = column_type(layer, field)?;
+                if ty == FieldType::Json {
+                    return Err(StoreError::InvalidQuery { layer, reason: format!("cannot sort by JSON field `{field}`") });
+                }
+                format!(" ORDER BY {field} {} NULLS LAST, id", if *desc { "DESC" } else { "ASC" })
+            }
+            Some((_, true)) => " ORDER BY id DESC".into(),
+            _ => " ORDER BY id".into(),
+        })
+    }
+
+    async fn fetch(&self, layer: LayerId, sql: &str, binds: Vec<BindValue>) -> Result<Vec<Feature>> {
+        let mut q = sqlx::query(sql);
+        for b in binds {
+            q = bind(q, b);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Self::decode(layer, r)).collect()
+    }
+
+    /// Features whose index box meets `rect`: the candidates of every spatial read.
+    async fn candidates(&self, layer: LayerId, rect: Rect) -> Result<Vec<Feature>> {
+        if !layer.schema().has_geometry() {
+            return Err(StoreError::InvalidQuery { layer, reason: "this layer has no geometry".into() });
+        }
+        let sql = format!(
+            "SELECT {} FROM {t} WHERE fid IN (SELECT id FROM rtree_{t}_geom \
+             WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?) ORDER BY id",
+            Self::columns(layer),
+            t = layer.name()
+        );
+        let binds = [rect.max().x, rect.min().x, rect.max().y, rect.min().y].map(|v| BindValue::Real(Some(v)));
+        self.fetch(layer, &sql, binds.to_vec()).await
+    }
+
+    fn insert_sql(layer: LayerId, rows: usize) -> String {
+        let schema = layer.schema();
+        let n = 2 + schema.fields.len() + usize::from(schema.has_geometry());
+        let one = format!("({})", vec!["?"; n].join(", "));
+        format!("INSERT INTO {} ({}) VALUES {}", layer.name(), Self::columns(layer), vec![one; rows].join(", "))
+    }
+
+    fn row_values(layer: LayerId, f: &Feature) -> Result<Vec<BindValue>> {
+        let schema = layer.schema();
+        let mut v = vec![BindValue::Text(Some(f.id.clone()))];
+        if schema.has_geometry() {
+            let blob = match &f.geometry {
+                Some(g) => Some(wkb::to_gpkg(g).map_err(|reason| StoreError::InvalidFeature {
+                    layer,
+                    id: f.id.clone(),
+                    reason,
+                })?),
+                None => None,
+            };
+            v.push(BindValue::Blob(blob));
+        } else if f.geometry.is_some() {
+            return Err(StoreError::InvalidFeature { layer, id: f.id.clone(), reason: "this layer holds no geometry".into() });
+        }
+        for field in schema.fields {
+            v.push(match f.attributes.get(field.name) {
+                Some(value) => BindValue::from_json(field.ty, value),
+                None => BindValue::null(field.ty),
+            });
+        }
+        for name in f.attributes.keys() {
+            if schema.field(name).is_none() {
+                return Err(StoreError::UnknownField { layer, field: name.clone() });
+            }
+        }
+        v.push(BindValue::Text(Some(Value::Object(f.extra.clone()).to_string())));
+        Ok(v)
+    }
+
+    async fn insert_all(
+        tx: &mut sqlx::SqliteConnection,
+        layer: LayerId,
+        features: &[Feature],
+        progress: Progress<'_>,
+    ) -> Result<u64> {
+        let schema = layer.schema();
+        let per_row = 2 + schema.fields.len() + usize::from(schema.has_geometry());
+        // Several rows per statement: fewer round trips to SQLite's worker thread.
+        let batch = (30_000 / per_row).clamp(1, 200);
+        let mut written = 0u64;
+        for chunk in features.chunks(batch) {
+            let sql = Self::insert_sql(layer, chunk.len());
+            let mut q = sqlx::query(&sql);
+            for f in chunk {
+                for b in Self::row_values(layer, f)? {
+                    q = bind(q, b);
+                }
+            }
+            if let Err(e) = q.execute(&mut *tx).await {
+                return Err(Self::duplicate_in(tx, layer, chunk, e).await);
+            }
+            written += chunk.len() as u64;
+            progress(written);
+        }
+        Ok(written)
+    }
+
+    /// Turns a unique violation into the id at fault (a batch fails as a whole, so look it up).
+    async fn duplicate_in(tx: &mut sqlx::SqliteConnection, layer: LayerId, chunk: &[Feature], e: sqlx::Error) -> StoreError {
+        let unique = matches!(&e, sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::UniqueViolation);
+        if !unique {
+            return e.into();
+        }
+        let mut seen = std::collections::HashSet::new();
+        for f in chunk {
+            if !seen.insert(f.id.as_str()) {
+                return StoreError::DuplicateId { layer, id: f.id.clone() };
+            }
+            let exists: Option<i64> = sqlx::query_scalar(&format!("SELECT 1 FROM {} WHERE id = ?", layer.name()))
+                .bind(&f.id)
+                .fetch_optional(&mut *tx)
+                .await
+                .ok()
+                .flatten();
+            if exists.is_some() {
+                return StoreError::DuplicateId { layer, id: f.id.clone() };
+            }
+        }
+        e.into()
+    }
+
+    /// Keeps gpkg_contents' extent and last change true, as GIS clients read them.
+    async fn touch_contents(tx: &mut sqlx::SqliteConnection, layer: LayerId) -> Result<()> {
+        let t = layer.name();
+        let sql = if layer.schema().has_geometry() {
+            format!(
+                "UPDATE gpkg_contents SET last_change = strftime('%Y-%m-%dT%H:%M:%fZ','now'), \
+                 min_x = (SELECT min(minx) FROM rtree_{t}_geom), max_x = (SELECT max(maxx) FROM rtree_{t}_geom), \
+                 min_y = (SELECT min(miny) FROM rtree_{t}_geom), max_y = (SELECT max(maxy) FROM rtree_{t}_geom) \
+                 WHERE table_name = '{t}'"
+            )
+        } else {
+            format!("UPDATE gpkg_contents SET last_change = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE table_name = '{t}'")
+        };
+        sqlx::query(&sql).execute(&mut *tx).await?;
+        Ok(())
+    }
+
+    fn nearest_first(mut found: Vec<Near>, limit: Option<u64>) -> Vec<Near> {
+        found.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m).then_with(|| a.feature.id.cmp(&b.feature.id)));
+        if let Some(n) = limit {
+            found.truncate(n as usize);
+        }
+        found
+    }
+}
+
+/// Commits on success; on failure rolls back at once (not when the connection is next used),
+/// so that no other connection finds the file locked by a failed write.
+async fn finish<T>(tx: sqlx::Transaction<'_, Sqlite>, result: Result<T>) -> Result<T> {
+    match result {
+        Ok(v) => {
+            tx.commit().await?;
+            Ok(v)
+        }
+        Err(e) => {
+            if let Err(rollback) = tx.rollback().await {
+                tracing::error!(error = %rollback, "rolling back a failed write");
+            }
+            Err(e)
+        }
+    }
+}
+
+fn bind(q: SqlQuery<'_>, v: BindValue) -> SqlQuery<'_> {
+    match v {
+        BindValue::Text(s) => q.bind(s),
+        BindValue::Integer(i) => q.bind(i),
+        BindValue::Real(x) => q.bind(x),
+        BindValue::Boolean(b) => q.bind(b),
+        BindValue::Blob(b) => q.bind(b),
+    }
+}
+
+#[async_trait]
+impl Store for GpkgStore {
+    fn kind(&self) -> StoreKind {
+        StoreKind::GeoPackage
+    }
+
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    async fn layers(&self) -> Result<Vec<LayerCount>> {
+        let mut out = vec![];
+        for layer in LayerId::ALL {
+            let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}", layer.name())).fetch_one(&self.pool).await?;
+            out.push(LayerCount { layer, count: n as u64 });
+        }
+        Ok(out)
+    }
+
+    async fn get(&self, layer: LayerId, id: &str) -> Result<Option<Feature>> {
+        let sql = format!("SELECT {} FROM {} WHERE id = ?", Self::columns(layer), layer.name());
+        Ok(self.fetch(layer, &sql, vec![BindValue::Text(Some(id.to_string()))]).await?.pop())
+    }
+
+    async fn query(&self, layer: LayerId, q: &Query) -> Result<Vec<Feature>> {
+        let mut binds = vec![];
+        let mut sql = format!("SELECT {} FROM {}", Self::columns(layer), layer.name());
+        sql += &Self::where_clause(layer, q, &mut binds)?;
+        sql += &Self::order_clause(layer, q)?;
+        sql += " LIMIT ? OFFSET ?";
+        binds.push(BindValue::Integer(Some(q.limit.map(|l| l.min(i64::MAX as u64) as i64).unwrap_or(-1))));
+        binds.push(BindValue::Integer(Some(q.offset.min(i64::MAX as u64) as i64)));
+        self.fetch(layer, &sql, binds).await
+    }
+
+    async fn count(&self, layer: LayerId, q: &Query) -> Result<u64> {
+        let mut binds = vec![];
+        let sql = format!("SELECT count(*) FROM {}{}", layer.name(), Self::where_clause(layer, q, &mut binds)?);
+        let mut query = sqlx::query(&sql);
+        for b in binds {
+            query = bind(query, b);
+        }
+        let n: i64 = query.fetch_one(&self.pool).await?.try_get(0)?;
+        Ok(n as u64)
+    }
+
+    async fn create(&self, layer: LayerId, features: &[Feature]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let written = async {
+            Self::insert_all(&mut tx, layer, features, &|_| {}).await?;
+            Self::touch_contents(&mut tx, layer).await
+        }
+        .await;
+        finish(tx, written).await
+    }
+
+    async fn replace(&self, layer: LayerId, feature: &Feature) -> Result<()> {
+        let schema = layer.schema();
+        let mut sets = vec![];
+        if schema.has_geometry() {
+            sets.push("geom = ?".to_string());
+        }
+        sets.extend(schema.fields.iter().map(|f| format!("{} = ?", f.name)));
+        sets.push("extra = ?".into());
+        let sql = format!("UPDATE {} SET {} WHERE id = ?", layer.name(), sets.join(", "));
+        let mut values = Self::row_values(layer, feature)?;
+        let id = values.remove(0);
+        values.push(id);
+        let mut tx = self.pool.begin().await?;
+        let mut q = sqlx::query(&sql);
+        for v in values {
+            q = bind(q, v);
+        }
+        let result = async {
+            if q.execute(&mut *tx).await?.rows_affected() == 0 {
+                return Err(StoreError::NotFound { layer, id: feature.id.clone() });
+            }
+            Self::touch_contents(&mut tx, layer).await
+        }
+        .await;
+        finish(tx, result).await
+    }
+
+    async fn delete(&self, layer: LayerId, id: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let result = async {
+            let sql = format!("DELETE FROM {} WHERE id = ?", layer.name());
+            if sqlx::query(&sql).bind(id).execute(&mut *tx).await?.rows_affected() == 0 {
+                return Err(StoreError::NotFound { layer, id: id.to_string() });
+            }
+            Self::touch_contents(&mut tx, layer).await
+        }
+        .await;
+        finish(tx, result).await
+    }
+
+    async fn intersects(&self, layer: LayerId, geometry: &Geometry, limit: Option<u64>) -> Result<Vec<Feature>> {
+        let Some(rect) = geometry.bounding_rect() else { return Ok(vec![]) };
+        let mut hits: Vec<Feature> = self
+            .candidates(layer, rect)
+            .await?
+            .into_iter()
+            .filter(|f| f.geometry.as_ref().is_some_and(|g| g.intersects(geometry)))
+            .collect();
+        if let Some(n) = limit {
+            hits.truncate(n as usize);
+        }
+        Ok(hits)
+    }
+
+    async fn within_distance(
+        &self,
+        layer: LayerId,
+        geometry: &Geometry,
+        metres: f64,
+        limit: Option<u64>,
+    ) -> Result<Vec<Near>> {
+        if !(metres.is_finite() && metres >= 0.0) {
+            return Err(StoreError::InvalidQuery { layer, reason: format!("distance must be metres ≥ 0, not {metres}") });
+        }
+        let Some(rect) = geometry.bounding_rect() else { return Ok(vec![]) };
+        let found = self
+            .candidates(layer, expand_by_metres(rect, metres))
+            .await?
+            .into_iter()
+            .filter_map(|f| {
+                let d = distance_m(geometry, f.geometry.as_ref()?);
+                (d <= metres).then_some(Near { feature: f, distance_m: d })
+            })
+            .collect();
+        Ok(Self::nearest_first(found, limit))
+    }
+
+    async fn nearest(&self, layer: LayerId, point: Point, k: u64) -> Result<Vec<Near>> {
+        if k == 0 {
+            return Ok(vec![]);
+        }
+        if !layer.schema().has_geometry() {
+            return Err(StoreError::InvalidQuery { layer, reason: "this layer has no geometry".into() });
+        }
+        let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM rtree_{}_geom", layer.name()))
+            .fetch_one(&self.pool)
+            .await?;
+        let at = Rect::new(Coord::from(point), Coord::from(point));
+        let query: Geometry = point.into();
+        // Widen the search until k features lie within the searched radius, or all are searched.
+        let mut radius = 200.0;
+        loop {
+            let candidates = self.candidates(layer, expand_by_metres(at, radius)).await?;
+            let all = candidates.len() as i64 >= total || radius > 2.1e7;
+            let found: Vec<Near> = candidates
+                .into_iter()
+                .filter_map(|f| {
+                    let d = distance_m(&query, f.geometry.as_ref()?);
+                    Some(Near { feature: f, distance_m: d })
+                })
+                .collect();
+            let inside = found.iter().filter(|n| n.distance_m <= radius).count() as u64;
+            if inside >= k || all {
+                return Ok(Self::nearest_first(found, Some(k)));
+            }
+            radius *= 4.0;
+        }
+    }
+
+    async fn bulk_load(
+        &self,
+        layer: LayerId,
+        features: &[Feature],
+        replace_all: bool,
+        progress: Progress<'_>,
+    ) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let written = async {
+            if replace_all {
+                sqlx::query(&format!("DELETE FROM {}", layer.name())).execute(&mut *tx).await?;
+            }
+            let n = Self::insert_all(&mut tx, layer, features, progress).await?;
+            Self::touch_contents(&mut tx, layer).await?;
+            Ok(n)
+        }
+        .await;
+        finish(tx, written).await
+    }
+
+    async fn extent(&self, layer: LayerId) -> Result<Option<Rect>> {
+        if !layer.schema().has_geometry() {
+            return Ok(None);
+        }
+        // The index boxes are rounded outwards to 32-bit floats; take the exact envelopes.
+        let t = layer.name();
+        let row = sqlx::query(&format!(
+            "SELECT min(ST_MinX(geom)), min(ST_MinY(geom)), max(ST_MaxX(geom)), max(ST_MaxY(geom)) FROM {t}"
+        ))
+        .fetch_one(&self.pool)
+        .await?;
+        let v: [Option<f64>; 4] = [row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?];
+        Ok(match v {
+            [Some(a), Some(b), Some(c), Some(d)] => Some(Rect::new(Coord { x: a, y: b }, Coord { x: c, y: d })),
+            _ => None,
+        })
+    }
+}
