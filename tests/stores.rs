@@ -286,6 +286,19 @@ async fn gdal_reads_and_writes_the_geopackage() {
     store.bulk_load(LayerId::Parcels, &grid(), false, &|_| {}).await.unwrap();
     store.close().await;
 
+    // GDAL's own GeoPackage validator (Debian python3-gdal) finds nothing to say.
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args(["/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_gpkg.py"])
+        .arg(&path)
+        .output()
+        .expect("GDAL's validate_gpkg.py runs");
+    assert!(
+        out.status.success() && out.stdout.is_empty(),
+        "validate_gpkg.py: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     let out = std::process::Command::new("ogrinfo").args(["-ro", "-so", "-al"]).arg(&path).output().expect("ogrinfo (gdal-bin) runs");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "ogrinfo failed: {}", String::from_utf8_lossy(&out.stderr));

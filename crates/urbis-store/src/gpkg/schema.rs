@@ -52,7 +52,14 @@ pub fn create_statements() -> Vec<String> {
          CONSTRAINT pk_gdc PRIMARY KEY (table_name, column_name), \
          CONSTRAINT gdc_tn UNIQUE (table_name, name))"
             .into(),
+        "CREATE TABLE gpkg_data_column_constraints (constraint_name TEXT NOT NULL, constraint_type TEXT NOT NULL, \
+         value TEXT, min NUMERIC, min_is_inclusive BOOLEAN, max NUMERIC, max_is_inclusive BOOLEAN, \
+         description TEXT, CONSTRAINT gdcc_ntv UNIQUE (constraint_name, constraint_type, value))"
+            .into(),
         "INSERT INTO gpkg_extensions VALUES ('gpkg_data_columns', NULL, 'gpkg_schema', \
+         'http://www.geopackage.org/spec/#extension_schema', 'read-write')"
+            .into(),
+        "INSERT INTO gpkg_extensions VALUES ('gpkg_data_column_constraints', NULL, 'gpkg_schema', \
          'http://www.geopackage.org/spec/#extension_schema', 'read-write')"
             .into(),
     ];
