@@ -1,1 +1,96 @@
+//! The urbis HTTP server (axum). For now it tells whether it is up and what the store holds;
+//! OGC API Features, tiles and the web client are added route by route on this base.
 
+mod error;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use tokio::net::TcpListener;
+use urbis_store::Store;
+
+pub use error::ApiError;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+}
+
+/// Every route of the server.
+pub fn router(store: Arc<dyn Store>) -> Router {
+    Router::new()
+        .route("/", get(landing))
+        .route("/health", get(health))
+        .route("/layers", get(layers))
+        .with_state(AppState { store })
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::cors::CorsLayer::permissive())
+}
+
+/// Serves until `shutdown` completes, then finishes the requests in flight.
+pub async fn serve(
+    store: Arc<dyn Store>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(store)).with_graceful_shutdown(shutdown).await
+}
+
+async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    // A store that cannot answer makes the server unhealthy, not "ok".
+    state.store.layers().await?;
+    Ok(Json(json!({ "status": "ok", "store": format!("{:?}", state.store.kind()) })))
+}
+
+async fn layers(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let counts = state.store.layers().await?;
+    let layers: Vec<_> = counts
+        .iter()
+        .map(|c| {
+            let s = c.layer.schema();
+            json!({
+                "id": c.layer.name(),
+                "title": s.title,
+                "description": s.description,
+                "geometry": s.geometry.sql_name(),
+                "count": c.count,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "layers": layers })))
+}
+
+async fn landing(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let counts = state.store.layers().await?;
+    let rows: String = counts
+        .iter()
+        .map(|c| format!("<tr><td>{}</td><td>{}</td><td style=\"text-align:right\">{}</td></tr>", c.layer.name(), c.layer.schema().title, c.count))
+        .collect();
+    Ok(Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+         <title>urbis</title></head><body style=\"font-family:sans-serif;max-width:48rem;margin:2rem auto\">\
+         <h1>urbis</h1><p>Urban-planning GIS. Store: {}.</p>\
+         <table><thead><tr><th>layer</th><th>title</th><th>features</th></tr></thead><tbody>{rows}</tbody></table>\
+         <p><a href=\"/layers\">/layers</a> (JSON) · <a href=\"/health\">/health</a></p></body></html>",
+        html_escape(&state.store.location())
+    )))
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_html() {
+        assert_eq!(html_escape("<a href=\"x\">&"), "&lt;a href=&quot;x&quot;&gt;&amp;");
+    }
+}

@@ -1,1 +1,262 @@
-fn main() {}
+//! `urbis`: the one binary. It parses the command line and wires the crates together; the work
+//! is done in urbis-store, urbis-import and urbis-server.
+
+mod config;
+mod demo;
+mod progress;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use urbis_core::LayerId;
+use urbis_import::{ImportOptions, Mapping};
+
+use crate::config::{pick, FileConfig, DEFAULT_BIND};
+
+#[derive(Parser)]
+#[command(name = "urbis", version, about = "Urban-planning GIS: parcels, zoning, networks, permits and service access")]
+struct Cli {
+    /// Config file (TOML: store, bind, data_samples). Default: ./urbis.toml if present.
+    #[arg(long, global = true, env = "URBIS_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the demo city (Cambridge, MA) on first run, then serve it.
+    Demo {
+        /// The demo GeoPackage; built if missing.
+        #[arg(long, default_value = "urbis-demo.gpkg")]
+        store: PathBuf,
+        #[arg(long, env = "URBIS_BIND")]
+        bind: Option<String>,
+        /// The demo's data folder (default: data-samples/ of this repository).
+        #[arg(long)]
+        data_samples: Option<PathBuf>,
+        /// Build the GeoPackage anew even if it exists.
+        #[arg(long)]
+        rebuild: bool,
+        /// Build only; do not serve.
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Serve a store over HTTP.
+    Serve {
+        /// GeoPackage file or postgres:// URL.
+        #[arg(long, env = "URBIS_STORE")]
+        store: Option<String>,
+        #[arg(long, env = "URBIS_BIND")]
+        bind: Option<String>,
+    },
+    /// Import a file into a layer: GeoJSON, TopoJSON, GeoPackage, Shapefile, CSV, OSM PBF
+    /// (and every format GDAL reads when built with --features gdal).
+    Import {
+        #[arg(long, env = "URBIS_STORE")]
+        store: Option<String>,
+        /// parcels, zoning_districts, zoning_overlays, roads, utilities, service_centres,
+        /// buildings, procedures, permits or permit_events.
+        #[arg(long)]
+        layer: LayerId,
+        /// Mapping from source fields to layer fields (TOML).
+        #[arg(long = "map")]
+        mapping: Option<PathBuf>,
+        /// Write the valid features; save the rejected ones with their reasons next to the input.
+        #[arg(long)]
+        skip_invalid: bool,
+        /// Rebuild self-intersecting polygons instead of rejecting them (counted as repaired).
+        #[arg(long)]
+        make_valid: bool,
+        /// Empty the layer first (in the same transaction).
+        #[arg(long)]
+        replace: bool,
+        /// The source CRS when the file does not say (e.g. EPSG:2249).
+        #[arg(long)]
+        source_crs: Option<String>,
+        file: PathBuf,
+    },
+    /// Create or update the PostGIS schema (the GeoPackage needs none).
+    Migrate {
+        #[arg(long, env = "URBIS_STORE")]
+        store: Option<String>,
+    },
+    /// Each layer with its feature count.
+    Layers {
+        #[arg(long, env = "URBIS_STORE")]
+        store: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("URBIS_LOG").unwrap_or_else(|_| "urbis=info,warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let file = FileConfig::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Demo { store, bind, data_samples, rebuild, no_serve } => {
+            let samples = pick(data_samples, file.data_samples.clone(), default_samples)
+                .context("cannot find the demo's data-samples/ folder: pass --data-samples")?;
+            let store = build_demo(&store, &samples, rebuild).await?;
+            if !no_serve {
+                let bind = pick(bind, file.bind, || Some(DEFAULT_BIND.into())).unwrap_or_default();
+                serve(store, &bind).await?;
+            }
+        }
+        Command::Serve { store, bind } => {
+            let store = open(store_location(store, &file)?).await?;
+            let bind = pick(bind, file.bind, || Some(DEFAULT_BIND.into())).unwrap_or_default();
+            serve(store, &bind).await?;
+        }
+        Command::Import { store, layer, mapping, skip_invalid, make_valid, replace, source_crs, file: input } => {
+            let store = open(store_location(store, &file)?).await?;
+            let mut mapping = match mapping {
+                Some(p) => Mapping::from_toml_file(&p).map_err(|e| anyhow::anyhow!("{e}"))?,
+                None => Mapping::default(),
+            };
+            if source_crs.is_some() {
+                mapping.source_crs = source_crs;
+            }
+            let options = ImportOptions { layer, mapping, skip_invalid, make_valid, replace };
+            let bar = progress::Bar::new(input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+            let started = std::time::Instant::now();
+            let result = urbis_import::import_file(&*store, &input, &options, &bar).await;
+            drop(bar);
+            match result {
+                Ok(s) => {
+                    println!(
+                        "{}: {} read, {} written into {} ({} repaired: {}), {} rejected{} in {:.2} s",
+                        input.display(),
+                        s.read,
+                        s.written,
+                        layer,
+                        s.repaired,
+                        s.repairs,
+                        s.rejected,
+                        s.report.as_ref().map(|r| format!(" (reasons in {})", r.display())).unwrap_or_default(),
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+                Err(urbis_import::ImportError::Rejected { file, rejections }) => {
+                    eprintln!("{}: {} feature(s) rejected; nothing was written:", file.display(), rejections.len());
+                    for r in rejections.iter().take(50) {
+                        eprintln!(
+                            "  feature {} ({}): {}: {}",
+                            r.index,
+                            r.id.as_deref().unwrap_or("no id"),
+                            r.field,
+                            r.reason
+                        );
+                    }
+                    if rejections.len() > 50 {
+                        eprintln!("  … and {} more", rejections.len() - 50);
+                    }
+                    bail!("import refused; fix the input, or pass --skip-invalid to write the valid features and save the rest with their reasons");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Command::Migrate { store } => {
+            let location = store_location(store, &file)?;
+            if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+                urbis_store::postgis::migrate(&location).await?;
+                println!("PostGIS schema is up to date");
+            } else {
+                // Opening a GeoPackage creates or checks its tables; there is nothing to migrate.
+                let store = open(location).await?;
+                println!("{} is an urbis GeoPackage; nothing to migrate", store.location());
+            }
+        }
+        Command::Layers { store } => {
+            let store = open(store_location(store, &file)?).await?;
+            for c in store.layers().await? {
+                println!("{:<18} {:>8}", c.layer.name(), c.count);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn store_location(flag: Option<String>, file: &FileConfig) -> anyhow::Result<String> {
+    pick(flag, file.store.clone(), || None)
+        .context("no store given: pass --store <file.gpkg | postgres://…>, set URBIS_STORE, or put `store` in urbis.toml")
+}
+
+async fn open(location: String) -> anyhow::Result<Arc<dyn urbis_store::Store>> {
+    let store = urbis_store::open(&location).await.with_context(|| format!("opening the store {location}"))?;
+    Ok(Arc::from(store))
+}
+
+/// data-samples/ beside the current folder or the source tree this binary was built from.
+fn default_samples() -> Option<PathBuf> {
+    let here = PathBuf::from("data-samples");
+    if here.join("mappings").is_dir() {
+        return Some(here);
+    }
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-samples");
+    built.join("mappings").is_dir().then_some(built)
+}
+
+/// Builds the demo GeoPackage into a temporary file and moves it into place only when complete,
+/// so that a failed or interrupted build never leaves a half-built city behind.
+async fn build_demo(path: &Path, samples: &Path, rebuild: bool) -> anyhow::Result<Arc<dyn urbis_store::Store>> {
+    if path.exists() && !rebuild {
+        eprintln!("Using the demo city in {} (pass --rebuild to build it anew)", path.display());
+        return open(path.display().to_string()).await;
+    }
+    let partial = path.with_extension("gpkg.partial");
+    let _ = std::fs::remove_file(&partial);
+    let started = std::time::Instant::now();
+    eprintln!("Building the demo city (Cambridge, MA) into {} …", path.display());
+    let store = urbis_store::gpkg::GpkgStore::open(&partial).await?;
+    let bar = progress::Bar::new("demo city");
+    let summary = demo::build(&store, samples, &bar).await;
+    drop(bar);
+    store.close().await;
+    let summary = match summary {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e.context("building the demo city"));
+        }
+    };
+    std::fs::rename(&partial, path).with_context(|| format!("moving the demo city into {}", path.display()))?;
+    eprintln!("{summary}");
+    eprintln!("Built in {:.1} s", started.elapsed().as_secs_f64());
+    open(path.display().to_string()).await
+}
+
+async fn serve(store: Arc<dyn urbis_store::Store>, bind: &str) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("listening on {bind}"))?;
+    let addr = listener.local_addr()?;
+    println!("urbis is serving {} at http://{addr}/", store.location());
+    urbis_server::serve(store, listener, shutdown_signal()).await?;
+    eprintln!("urbis stopped");
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM: stop accepting, finish what is in flight, exit 0.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
