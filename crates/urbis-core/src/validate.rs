@@ -110,7 +110,12 @@ pub fn check_feature(schema: &LayerSchema, feature: &mut Feature, policy: Geomet
         report.problems.push(Problem::new(field, e.to_string()));
     }
     for field in schema.fields.iter().filter(|f| f.required) {
-        if feature.get(field.name).is_none() {
+        let empty = match feature.get(field.name) {
+            None => true,
+            Some(serde_json::Value::String(s)) => s.trim().is_empty(),
+            Some(_) => false,
+        };
+        if empty {
             report.problems.push(Problem::new(field.name, "required field is missing or empty"));
         }
     }
