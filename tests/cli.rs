@@ -1,1 +1,136 @@
+//! The `urbis` command end to end, as a planner runs it: import real data into a GeoPackage that
+//! GDAL then reads, serve it and stop cleanly, refuse bad input without touching the store.
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn urbis() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_urbis"));
+    c.env("URBIS_LOG", "warn").env_remove("URBIS_STORE").env_remove("URBIS_CONFIG");
+    c
+}
+
+fn shared(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(rel)
+}
+
+fn run(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd.output().expect("urbis runs");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// The number after `Feature Count: ` in ogrinfo's summary of one layer.
+fn ogr_count(gpkg: &Path, layer: &str) -> u64 {
+    let out = Command::new("ogrinfo").args(["-ro", "-so"]).arg(gpkg).arg(layer).output().expect("ogrinfo runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("Feature Count: "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no feature count for {layer} in:\n{text}"))
+}
+
+#[test]
+fn import_cambridge_parcels_then_gdal_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("city.gpkg");
+    let input = dir.path().join("parcels.topojson");
+    std::fs::copy(shared("cambridge/ASSESSING_ParcelsFY2014.topojson"), &input).unwrap();
+    let map = dir.path().join("parcels.toml");
+    std::fs::write(&map, "[fields]\ncode = \"ML\"\n").unwrap();
+    let (ok, out, err) = run(urbis()
+        .args(["import", "--layer", "parcels", "--skip-invalid", "--store"])
+        .arg(&store)
+        .arg("--map")
+        .arg(&map)
+        .arg(&input));
+    assert!(ok, "{out}{err}");
+    // "…: 13116 read, N written into parcels (R repaired: …), J rejected …"
+    let before = |word: &str| -> u64 {
+        let words: Vec<&str> = out.split([' ', '(', ',']).filter(|w| !w.is_empty()).collect();
+        let at = words.iter().position(|w| *w == word).unwrap_or_else(|| panic!("no `{word}` in {out}"));
+        words[at - 1].parse().unwrap()
+    };
+    let (read, written, rejected) = (before("read"), before("written"), before("rejected"));
+    assert_eq!(read, 13_116, "{out}");
+    assert_eq!(written + rejected, 13_116, "{out}");
+    assert_eq!(ogr_count(&store, "parcels"), written);
+    if rejected > 0 {
+        assert!(out.contains("parcels.topojson.rejected.geojson"), "{out}");
+    }
+    let (ok, out, _) = run(urbis().args(["layers", "--store"]).arg(&store));
+    assert!(ok);
+    assert!(out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["parcels", &written.to_string()]), "{out}");
+}
+
+#[test]
+fn a_refused_import_names_the_feature_and_leaves_the_file_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("city.gpkg");
+    let good = dir.path().join("good.geojson");
+    std::fs::write(&good, r#"{"type":"FeatureCollection","features":[{"type":"Feature","id":"a","properties":{"name":"City Hall"},"geometry":{"type":"Point","coordinates":[-71.1055,42.367]}}]}"#).unwrap();
+    let (ok, out, err) = run(urbis().args(["import", "--layer", "service_centres", "--store"]).arg(&store).arg(&good));
+    assert!(ok, "{out}{err}");
+    let before = std::fs::read(&store).unwrap();
+    let bad = dir.path().join("bad.geojson");
+    std::fs::write(&bad, r#"{"type":"FeatureCollection","features":[{"type":"Feature","id":"b","properties":{"name":"Annex"},"geometry":{"type":"Point","coordinates":[-71.1,42.37]}},{"type":"Feature","id":"c","properties":{},"geometry":{"type":"Point","coordinates":[-71.1,95.0]}}]}"#).unwrap();
+    let (ok, _, err) = run(urbis().args(["import", "--layer", "service_centres", "--store"]).arg(&store).arg(&bad));
+    assert!(!ok);
+    assert!(err.contains("bad.geojson") && err.contains("feature 1 (c)"), "{err}");
+    assert!(err.contains("name: required field is missing"), "{err}");
+    assert!(err.contains("latitude"), "{err}");
+    assert_eq!(std::fs::read(&store).unwrap(), before, "the store changed");
+}
+
+#[test]
+fn serve_answers_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("city.gpkg");
+    let mut child = urbis()
+        .args(["serve", "--bind", "127.0.0.1:0", "--store"])
+        .arg(&store)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"status\":\"ok\""), "{response}");
+
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(std::time::Instant::now() < deadline, "urbis did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn config_file_errors_name_the_file_and_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("urbis.toml");
+    std::fs::write(&cfg, "stor = 'x.gpkg'\n").unwrap();
+    let (ok, _, err) = run(urbis().arg("--config").arg(&cfg).arg("layers"));
+    assert!(!ok);
+    assert!(err.contains("urbis.toml") && err.contains("unknown field `stor`"), "{err}");
+    // With a good file, the store comes from it.
+    std::fs::write(&cfg, format!("store = '{}'\n", dir.path().join("c.gpkg").display())).unwrap();
+    let (ok, out, err) = run(urbis().arg("--config").arg(&cfg).arg("layers"));
+    assert!(ok, "{err}");
+    assert!(out.contains("parcels"), "{out}");
+}
