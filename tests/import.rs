@@ -6,7 +6,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use urbis_core::LayerId;
-use urbis_import::{import_file, ImportError, ImportOptions, Mapping, Silent};
+use urbis_import::{import_file, ImportError, ImportOptions, Silent};
 use urbis_store::{Query, Store};
 
 macro_rules! on_both_stores {
@@ -41,6 +41,7 @@ fn shared(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(rel)
 }
 
+#[cfg(feature = "postgis-tests")]
 fn samples(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-samples").join(rel)
 }
@@ -76,7 +77,8 @@ async fn cambridge_parcels_are_all_accounted_for(store: &dyn Store, dir: &Path) 
     assert_eq!(s.written + s.rejected, 13_116, "{s:?}");
     assert_eq!(store.count(LayerId::Parcels, &Query::all()).await.unwrap(), s.written);
     if s.rejected > 0 {
-        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(s.report.as_ref().unwrap()).unwrap()).unwrap();
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(s.report.as_ref().unwrap()).unwrap()).unwrap();
         assert_eq!(report["features"].as_array().unwrap().len() as u64, s.rejected);
     }
 
@@ -107,7 +109,9 @@ fn collection(features: &[&str]) -> String {
 }
 
 fn parcel(ml: &str, coords: &str) -> String {
-    format!(r#"{{"type":"Feature","properties":{{"ML":"{ml}"}},"geometry":{{"type":"Polygon","coordinates":[{coords}]}}}}"#)
+    format!(
+        r#"{{"type":"Feature","properties":{{"ML":"{ml}"}},"geometry":{{"type":"Polygon","coordinates":[{coords}]}}}}"#
+    )
 }
 
 const GOOD: &str = "[[-71.1,42.36],[-71.099,42.36],[-71.099,42.361],[-71.1,42.361],[-71.1,42.36]]";
@@ -168,7 +172,10 @@ async fn refused_imports_change_nothing(store: &dyn Store, dir: &Path) {
         match import_file(store, &path, &options, &Silent).await {
             Err(ImportError::Rejected { file, rejections }) => {
                 assert_eq!(file, path, "{what}");
-                let r = rejections.iter().find(|r| r.id.as_deref() == Some(id)).unwrap_or_else(|| panic!("{what}: {rejections:?}"));
+                let r = rejections
+                    .iter()
+                    .find(|r| r.id.as_deref() == Some(id))
+                    .unwrap_or_else(|| panic!("{what}: {rejections:?}"));
                 assert!(r.reason.to_lowercase().contains(reason) || r.field.contains(reason), "{what}: {r:?}");
             }
             other => panic!("{what}: expected a refusal, got {other:?}"),
@@ -186,7 +193,10 @@ async fn refused_imports_change_nothing(store: &dyn Store, dir: &Path) {
 
     // A truncated file and an unknown format say so, and change nothing.
     let truncated = write(dir, "cut.geojson", &collection(&[&parcel("9-1", GOOD)])[..60]);
-    assert!(matches!(import_file(store, &truncated, &parcel_options(), &Silent).await, Err(ImportError::Unreadable { .. })));
+    assert!(matches!(
+        import_file(store, &truncated, &parcel_options(), &Silent).await,
+        Err(ImportError::Unreadable { .. })
+    ));
     let unknown = write(dir, "notes.txt", "parcel 1-1 is green");
     assert!(import_file(store, &unknown, &parcel_options(), &Silent).await.is_err());
     // NaN coordinates in a CSV.
@@ -201,7 +211,8 @@ async fn refused_imports_change_nothing(store: &dyn Store, dir: &Path) {
 }
 
 async fn skip_invalid_writes_the_rest_and_reports_the_rejected(store: &dyn Store, dir: &Path) {
-    let path = write(dir, "mixed.geojson", &collection(&[&parcel("1", GOOD), &parcel("2", BOWTIE), &parcel("3", GOOD)]));
+    let path =
+        write(dir, "mixed.geojson", &collection(&[&parcel("1", GOOD), &parcel("2", BOWTIE), &parcel("3", GOOD)]));
     let mut options = parcel_options();
     options.skip_invalid = true;
     let s = import_file(store, &path, &options, &Silent).await.unwrap();
@@ -233,8 +244,16 @@ async fn both_stores_hold_the_same_city() {
     let gpkg = support::gpkg(dir.path()).await;
     let pg = support::postgis().await;
     let layers = [
-        (LayerId::Parcels, samples("cambridge/ASSESSING_ParcelsFY2014.topojson"), Some(samples("mappings/parcels.toml"))),
-        (LayerId::ZoningDistricts, samples("cambridge/CDD_ZoningDistricts.geojson"), Some(samples("mappings/zoning_districts.toml"))),
+        (
+            LayerId::Parcels,
+            samples("cambridge/ASSESSING_ParcelsFY2014.topojson"),
+            Some(samples("mappings/parcels.toml")),
+        ),
+        (
+            LayerId::ZoningDistricts,
+            samples("cambridge/CDD_ZoningDistricts.geojson"),
+            Some(samples("mappings/zoning_districts.toml")),
+        ),
         (LayerId::Roads, samples("cambridge/TRANS_Centerlines.geojson"), Some(samples("mappings/roads.toml"))),
         (LayerId::Roads, shared("osm/monaco.osm.pbf"), None),
     ];
@@ -243,7 +262,7 @@ async fn both_stores_hold_the_same_city() {
         options.make_valid = true;
         options.replace = true;
         if let Some(m) = mapping {
-            options.mapping = Mapping::from_toml_file(&m).unwrap();
+            options.mapping = urbis_import::Mapping::from_toml_file(&m).unwrap();
         }
         let a = import_file(&*gpkg, &file, &options, &Silent).await.unwrap();
         let b = import_file(&*pg, &file, &options, &Silent).await.unwrap();

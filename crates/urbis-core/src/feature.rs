@@ -56,17 +56,30 @@ impl Feature {
     }
 
     /// Brings every attribute to its field's canonical form (numbers from numeric text, dates in
-    /// ISO form, …) and drops nulls, so that both stores hold and return the same values.
-    pub fn normalise(&mut self, schema: &LayerSchema) -> Result<(), FeatureError> {
+    /// ISO form, …) and drops nulls, so that both stores hold and return the same values. Every
+    /// value that does not fit is reported; the ones that fit are kept.
+    pub fn normalise(&mut self, schema: &LayerSchema) -> Result<(), Vec<FeatureError>> {
         let mut out = BTreeMap::new();
+        let mut errors = vec![];
         for (name, value) in std::mem::take(&mut self.attributes) {
-            let field = schema.field(&name).ok_or_else(|| FeatureError::UnknownField { field: name.clone() })?;
-            if let Some(v) = coerce(&name, field.ty, value)? {
-                out.insert(name, v);
+            let Some(field) = schema.field(&name) else {
+                errors.push(FeatureError::UnknownField { field: name });
+                continue;
+            };
+            match coerce(&name, field.ty, value) {
+                Ok(Some(v)) => {
+                    out.insert(name, v);
+                }
+                Ok(None) => {}
+                Err(e) => errors.push(e),
             }
         }
         self.attributes = out;
-        Ok(())
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 }
 

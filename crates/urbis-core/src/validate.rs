@@ -103,11 +103,15 @@ pub fn check_feature(schema: &LayerSchema, feature: &mut Feature, policy: Geomet
     if feature.id.trim().is_empty() {
         report.problems.push(Problem::new("id", "the id is empty"));
     }
-    if let Err(e) = feature.normalise(schema) {
-        let field = match &e {
-            crate::FeatureError::WrongType { field, .. } | crate::FeatureError::UnknownField { field } => field.clone(),
-        };
-        report.problems.push(Problem::new(field, e.to_string()));
+    if let Err(errors) = feature.normalise(schema) {
+        for e in errors {
+            let field = match &e {
+                crate::FeatureError::WrongType { field, .. } | crate::FeatureError::UnknownField { field } => {
+                    field.clone()
+                }
+            };
+            report.problems.push(Problem::new(field, e.to_string()));
+        }
     }
     for field in schema.fields.iter().filter(|f| f.required) {
         let empty = match feature.get(field.name) {
@@ -361,6 +365,15 @@ mod tests {
         let r = check_feature(&SERVICE_CENTRES, &mut f, GeometryPolicy::Reject);
         let fields: Vec<_> = r.problems.iter().map(|p| p.field.as_str()).collect();
         assert_eq!(fields, ["id", "code", "name", "geometry"], "{:?}", r.problems);
+    }
+
+    #[test]
+    fn a_wrong_value_does_not_hide_the_others() {
+        let mut f = Feature::new("p", None).with("code", "1-1").with("stories", "tall").with("year_built", "1890");
+        let r = check_feature(&PARCELS, &mut f, GeometryPolicy::Reject);
+        let fields: Vec<_> = r.problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["stories", "geometry"], "{:?}", r.problems);
+        assert_eq!(f.integer("year_built"), Some(1890));
     }
 
     #[test]

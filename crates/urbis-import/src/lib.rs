@@ -1,4 +1,4 @@
-//! Brings the formats cities hold into urbis: readers per format behind one [`Reader`] shape,
+//! Brings the formats cities hold into urbis: one reader per format,
 //! a mapping from source fields to layer fields, reprojection to WGS 84, validation with
 //! unambiguous repairs, and an import that is all-or-nothing unless told to skip what is invalid.
 //!
@@ -6,6 +6,26 @@
 //! - [`ImportOptions`], [`Mapping`] (loaded from TOML with [`Mapping::from_toml_file`]),
 //! - [`import_file`] → [`ImportSummary`] or [`ImportError`],
 //! - [`ImportProgress`], implemented by the binary with indicatif.
+//!
+//! Code map: `format` picks the reader; one module a format (`geojson`, `topojson`,
+//! `gpkg`, `shapefile`, `csv`, `osm`, `gdal` behind the cargo feature) turns a file into
+//! source features; `crs` reprojects them to WGS 84; `mapping` makes layer features of them;
+//! `check` validates and repairs; `report` writes what was rejected.
+
+mod check;
+mod crs;
+mod csv;
+mod format;
+#[cfg(feature = "gdal")]
+mod gdal;
+mod geojson;
+mod gpkg;
+mod mapping;
+mod osm;
+mod report;
+mod shapefile;
+mod source;
+mod topojson;
 
 use std::path::{Path, PathBuf};
 
@@ -104,6 +124,8 @@ pub enum ImportError {
     Mapping { file: PathBuf, reason: String },
     #[error("{file}: {} feature(s) rejected, nothing written; first: feature {} ({}): {}: {}", rejections.len(), rejections[0].index, rejections[0].id.as_deref().unwrap_or("no id"), rejections[0].field, rejections[0].reason)]
     Rejected { file: PathBuf, rejections: Vec<Rejection> },
+    #[error("{file}: cannot write the report of rejected features: {reason}")]
+    Report { file: PathBuf, reason: String },
     #[error("{file}: writing to the store failed, nothing written: {source}")]
     Store { file: PathBuf, source: urbis_store::StoreError },
 }
@@ -130,13 +152,85 @@ impl ImportProgress for Silent {
     fn advance(&self, _: u64) {}
 }
 
-/// Imports one file into a layer of the store.
+pub use check::{Checked, RejectedFeature};
+pub use osm::PUBLIC_SERVICE_AMENITIES;
+
+/// Reads, reprojects, maps and checks a file without writing anything: what [`import_file`]
+/// would write, and what it would reject.
+pub async fn read_features(
+    path: &Path,
+    options: &ImportOptions,
+    progress: &dyn ImportProgress,
+) -> Result<Checked, ImportError> {
+    let file = || path.to_path_buf();
+    progress.phase("reading", None);
+    let format = format::detect(path)?;
+    let mut source = format::read(path, format, options).await?;
+    // GDAL reprojects as it reads; everything else is reprojected here. The mapping's CRS
+    // overrides the file's: it is how a user corrects a file that declares the wrong one.
+    if format != format::Format::Gdal {
+        if let Some(declared) = options.mapping.source_crs.as_deref().or(source.crs.as_deref()) {
+            let reprojection = crs::Reprojection::from_declared(declared)
+                .map_err(|reason| ImportError::Crs { file: file(), reason })?;
+            if !reprojection.is_identity() {
+                for f in &mut source.features {
+                    if let Ok(Some(g)) = &mut f.geometry {
+                        if let Err(e) = reprojection.apply(g) {
+                            f.geometry = Err(e);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(join) = &options.mapping.join {
+        let table = mapping::JoinTable::load(join).map_err(|reason| ImportError::Mapping { file: file(), reason })?;
+        for f in &mut source.features {
+            table.apply(&mut f.properties);
+        }
+    }
+    options
+        .mapping
+        .check(options.layer.schema(), &source.features)
+        .map_err(|reason| ImportError::Mapping { file: file(), reason })?;
+    progress.phase("checking", Some(source.features.len() as u64));
+    let checked = check::check(source.features, options, progress);
+    progress.advance(checked.read);
+    Ok(checked)
+}
+
+/// Imports one file into a layer of the store: all or nothing, unless `skip_invalid`.
 pub async fn import_file(
     store: &dyn Store,
     path: &Path,
     options: &ImportOptions,
     progress: &dyn ImportProgress,
 ) -> Result<ImportSummary, ImportError> {
-    let _ = (store, options, progress);
-    Err(ImportError::UnsupportedFormat { file: path.to_path_buf() })
+    let checked = read_features(path, options, progress).await?;
+    if !checked.rejected.is_empty() && !options.skip_invalid {
+        return Err(ImportError::Rejected { file: path.to_path_buf(), rejections: checked.rejections() });
+    }
+    let report = match checked.rejected.is_empty() {
+        true => None,
+        false => Some(
+            report::write(path, &checked.rejected)
+                .map_err(|reason| ImportError::Report { file: path.to_path_buf(), reason })?,
+        ),
+    };
+    progress.phase("writing", Some(checked.features.len() as u64));
+    let advance = |done: u64| progress.advance(done);
+    let written = store
+        .bulk_load(options.layer, &checked.features, options.replace, &advance)
+        .await
+        .map_err(|source| ImportError::Store { file: path.to_path_buf(), source })?;
+    Ok(ImportSummary {
+        file: path.to_path_buf(),
+        layer: options.layer,
+        read: checked.read,
+        written,
+        repaired: checked.repaired,
+        repairs: checked.repairs,
+        rejected: checked.rejected.len() as u64,
+        report,
+    })
 }

@@ -47,7 +47,6 @@ pub struct GpkgBlob<'a> {
     pub empty: bool,
     /// minx, maxx, miny, maxy, if the header carries it.
     pub envelope: Option<[f64; 4]>,
-    pub srs_id: i32,
     pub wkb: &'a [u8],
 }
 
@@ -65,14 +64,6 @@ pub fn parse_gpkg(blob: &[u8]) -> Result<GpkgBlob<'_>, String> {
         4 => 64,
         other => return Err(format!("invalid envelope code {other}")),
     };
-    let rd_i32 = |b: &[u8]| {
-        let a: [u8; 4] = b.try_into().expect("4 bytes");
-        if little {
-            i32::from_le_bytes(a)
-        } else {
-            i32::from_be_bytes(a)
-        }
-    };
     let rd_f64 = |b: &[u8]| {
         let a: [u8; 8] = b.try_into().expect("8 bytes");
         if little {
@@ -81,7 +72,6 @@ pub fn parse_gpkg(blob: &[u8]) -> Result<GpkgBlob<'_>, String> {
             f64::from_be_bytes(a)
         }
     };
-    let srs_id = rd_i32(&blob[4..8]);
     if blob.len() < 8 + env_len {
         return Err("truncated GeoPackage geometry header".into());
     }
@@ -89,7 +79,7 @@ pub fn parse_gpkg(blob: &[u8]) -> Result<GpkgBlob<'_>, String> {
         let e = &blob[8..];
         [rd_f64(&e[0..8]), rd_f64(&e[8..16]), rd_f64(&e[16..24]), rd_f64(&e[24..32])]
     });
-    Ok(GpkgBlob { empty, envelope, srs_id, wkb: &blob[8 + env_len..] })
+    Ok(GpkgBlob { empty, envelope, wkb: &blob[8 + env_len..] })
 }
 
 pub fn from_gpkg(blob: &[u8]) -> Result<Geometry, String> {
@@ -122,7 +112,7 @@ mod tests {
         let g: Geometry = polygon![(x: 1., y: 2.), (x: 3., y: 2.), (x: 3., y: 5.)].into();
         let blob = to_gpkg(&g).unwrap();
         let parsed = parse_gpkg(&blob).unwrap();
-        assert_eq!(parsed.srs_id, 4326);
+        assert_eq!(i32::from_le_bytes(blob[4..8].try_into().unwrap()), 4326);
         assert_eq!(parsed.envelope, Some([1., 3., 2., 5.]));
         assert_eq!(from_gpkg(&blob).unwrap(), g);
     }
