@@ -61,7 +61,10 @@ fn import_cambridge_parcels_then_gdal_counts_them() {
     }
     let (ok, out, _) = run(urbis().args(["layers", "--store"]).arg(&store));
     assert!(ok);
-    assert!(out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["parcels", &written.to_string()]), "{out}");
+    assert!(
+        out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["parcels", &written.to_string()]),
+        "{out}"
+    );
 }
 
 #[test]

@@ -44,7 +44,8 @@ on_both_stores!(
 
 /// A square parcel of `side` degrees with its south-west corner at (x, y).
 fn square(id: &str, x: f64, y: f64, side: f64) -> Feature {
-    let g: Geometry = polygon![(x: x, y: y), (x: x + side, y: y), (x: x + side, y: y + side), (x: x, y: y + side)].into();
+    let g: Geometry =
+        polygon![(x: x, y: y), (x: x + side, y: y), (x: x + side, y: y + side), (x: x, y: y + side)].into();
     let g = Geometry::MultiPolygon(geo::MultiPolygon(vec![match g {
         Geometry::Polygon(p) => p,
         _ => unreachable!(),
@@ -138,10 +139,10 @@ async fn bbox_filters_order_and_paging(store: &dyn Store) {
     let all = grid();
     store.bulk_load(LayerId::Parcels, &all, false, &|_| {}).await.unwrap();
     // The box covers columns 2..=4 and rows 3..=5 (it clips squares, touching counts).
-    let bbox = Rect::new(Coord { x: -71.11 + 2.0 * 0.0012 + 0.0003, y: 42.36 + 3.0 * 0.0009 + 0.0001 }, Coord {
-        x: -71.11 + 4.0 * 0.0012 + 0.0001,
-        y: 42.36 + 5.0 * 0.0009 + 0.0001,
-    });
+    let bbox = Rect::new(
+        Coord { x: -71.11 + 2.0 * 0.0012 + 0.0003, y: 42.36 + 3.0 * 0.0009 + 0.0001 },
+        Coord { x: -71.11 + 4.0 * 0.0012 + 0.0001, y: 42.36 + 5.0 * 0.0009 + 0.0001 },
+    );
     let q = Query::all().bbox(bbox);
     let ids: Vec<String> = store.query(LayerId::Parcels, &q).await.unwrap().into_iter().map(|f| f.id).collect();
     let mut expect = vec![];
@@ -188,7 +189,8 @@ async fn bbox_filters_order_and_paging(store: &dyn Store) {
 async fn intersects_a_geometry(store: &dyn Store) {
     store.bulk_load(LayerId::Parcels, &grid(), false, &|_| {}).await.unwrap();
     // A diagonal street through the grid touches the squares on the diagonal only.
-    let street: Geometry = line_string![(x: -71.11 + 0.0001, y: 42.36 + 0.0001), (x: -71.11 + 0.0025, y: 42.36 + 0.00185)].into();
+    let street: Geometry =
+        line_string![(x: -71.11 + 0.0001, y: 42.36 + 0.0001), (x: -71.11 + 0.0025, y: 42.36 + 0.00185)].into();
     let ids: Vec<String> =
         store.intersects(LayerId::Parcels, &street, None).await.unwrap().into_iter().map(|f| f.id).collect();
     assert_eq!(ids, ["p-00", "p-11", "p-22"]);
@@ -203,7 +205,10 @@ async fn distances_are_in_metres(store: &dyn Store) {
     for (i, metres) in [120.0, 480.0, 950.0, 2400.0, 5100.0].iter().enumerate() {
         let dlon = metres / (111_195.08 * origin.y().to_radians().cos());
         let p = point!(x: origin.x() + dlon, y: origin.y());
-        centres.push((Feature::new(format!("c{i}"), Some(p.into())).with("name", format!("Centre {i}")), haversine_m(origin, p)));
+        centres.push((
+            Feature::new(format!("c{i}"), Some(p.into())).with("name", format!("Centre {i}")),
+            haversine_m(origin, p),
+        ));
     }
     let features: Vec<Feature> = centres.iter().map(|(f, _)| f.clone()).collect();
     store.create(LayerId::ServiceCentres, &features).await.unwrap();
@@ -223,7 +228,8 @@ async fn distances_are_in_metres(store: &dyn Store) {
 
     // Distance to a polygon is to its nearest edge, 0 inside.
     store.create(LayerId::Parcels, &[square("sq", -71.1050, 42.3665, 0.001)]).await.unwrap();
-    let inside = store.within_distance(LayerId::Parcels, &point!(x: -71.1045, y: 42.3670).into(), 1.0, None).await.unwrap();
+    let inside =
+        store.within_distance(LayerId::Parcels, &point!(x: -71.1045, y: 42.3670).into(), 1.0, None).await.unwrap();
     assert_eq!(inside.len(), 1);
     assert!(inside[0].distance_m < 1e-6);
     let d = store.nearest(LayerId::Parcels, origin, 1).await.unwrap()[0].distance_m;
@@ -234,7 +240,12 @@ async fn distances_are_in_metres(store: &dyn Store) {
 async fn bulk_load_is_all_or_nothing(store: &dyn Store) {
     let mut many = vec![];
     for i in 0..5000 {
-        many.push(square(&format!("b{i:05}"), -71.2 + (i % 100) as f64 * 0.001, 42.3 + (i / 100) as f64 * 0.001, 0.0005));
+        many.push(square(
+            &format!("b{i:05}"),
+            -71.2 + (i % 100) as f64 * 0.001,
+            42.3 + (i / 100) as f64 * 0.001,
+            0.0005,
+        ));
     }
     let last = std::sync::atomic::AtomicU64::new(0);
     let n = store
@@ -248,7 +259,10 @@ async fn bulk_load_is_all_or_nothing(store: &dyn Store) {
     // A batch with an id already stored fails whole, even when asked to replace nothing.
     let mut bad = many[..10].to_vec();
     bad.push(square("fresh", 0.0, 0.0, 0.001));
-    assert!(matches!(store.bulk_load(LayerId::Parcels, &bad, false, &|_| {}).await, Err(StoreError::DuplicateId { .. })));
+    assert!(matches!(
+        store.bulk_load(LayerId::Parcels, &bad, false, &|_| {}).await,
+        Err(StoreError::DuplicateId { .. })
+    ));
     assert_eq!(store.count(LayerId::Parcels, &Query::all()).await.unwrap(), 5000);
     assert_eq!(store.get(LayerId::Parcels, "fresh").await.unwrap(), None);
 
@@ -299,7 +313,11 @@ async fn gdal_reads_and_writes_the_geopackage() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let out = std::process::Command::new("ogrinfo").args(["-ro", "-so", "-al"]).arg(&path).output().expect("ogrinfo (gdal-bin) runs");
+    let out = std::process::Command::new("ogrinfo")
+        .args(["-ro", "-so", "-al"])
+        .arg(&path)
+        .output()
+        .expect("ogrinfo (gdal-bin) runs");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "ogrinfo failed: {}", String::from_utf8_lossy(&out.stderr));
     for layer in LayerId::ALL {

@@ -69,7 +69,14 @@ async fn landing(State(state): State<AppState>) -> Result<impl IntoResponse, Api
     let counts = state.store.layers().await?;
     let rows: String = counts
         .iter()
-        .map(|c| format!("<tr><td>{}</td><td>{}</td><td style=\"text-align:right\">{}</td></tr>", c.layer.name(), c.layer.schema().title, c.count))
+        .map(|c| {
+            format!(
+                "<tr><td>{}</td><td>{}</td><td style=\"text-align:right\">{}</td></tr>",
+                c.layer.name(),
+                c.layer.schema().title,
+                c.count
+            )
+        })
         .collect();
     Ok(Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\

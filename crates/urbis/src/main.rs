@@ -125,7 +125,8 @@ async fn main() -> anyhow::Result<()> {
                 mapping.source_crs = source_crs;
             }
             let options = ImportOptions { layer, mapping, skip_invalid, make_valid, replace };
-            let bar = progress::Bar::new(input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+            let bar =
+                progress::Bar::new(input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
             let started = std::time::Instant::now();
             let result = urbis_import::import_file(&*store, &input, &options, &bar).await;
             drop(bar);
@@ -185,8 +186,9 @@ async fn main() -> anyhow::Result<()> {
 }
 
 fn store_location(flag: Option<String>, file: &FileConfig) -> anyhow::Result<String> {
-    pick(flag, file.store.clone(), || None)
-        .context("no store given: pass --store <file.gpkg | postgres://…>, set URBIS_STORE, or put `store` in urbis.toml")
+    pick(flag, file.store.clone(), || None).context(
+        "no store given: pass --store <file.gpkg | postgres://…>, set URBIS_STORE, or put `store` in urbis.toml",
+    )
 }
 
 async fn open(location: String) -> anyhow::Result<Arc<dyn urbis_store::Store>> {

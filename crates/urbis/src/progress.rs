@@ -28,9 +28,11 @@ impl ImportProgress for Bar {
         self.finish_current();
         let bar = match total {
             Some(n) => ProgressBar::new(n).with_style(
-                ProgressStyle::with_template("{prefix:>24} {msg:<9} [{bar:30}] {pos:>7}/{len:7} {per_sec:>12} eta {eta}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{prefix:>24} {msg:<9} [{bar:30}] {pos:>7}/{len:7} {per_sec:>12} eta {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
             ),
             None => ProgressBar::new_spinner().with_style(
                 ProgressStyle::with_template("{prefix:>24} {msg:<9} {spinner} {pos:>7}")

@@ -91,7 +91,8 @@ impl GpkgStore {
         if app != schema::APPLICATION_ID {
             return Err(not_urbis(format!("application id is {app:#x}, not GeoPackage's 0x47504b47")));
         }
-        let tables: Vec<String> = sqlx::query_scalar("SELECT table_name FROM gpkg_contents").fetch_all(&self.pool).await?;
+        let tables: Vec<String> =
+            sqlx::query_scalar("SELECT table_name FROM gpkg_contents").fetch_all(&self.pool).await?;
         let missing: Vec<&str> =
             LayerId::ALL.iter().map(|l| l.name()).filter(|t| !tables.iter().any(|x| x == t)).collect();
         if !missing.is_empty() {
@@ -153,7 +154,10 @@ impl GpkgStore {
         let mut conds = vec![];
         if let Some(b) = q.bbox {
             if !layer.schema().has_geometry() {
-                return Err(StoreError::InvalidQuery { layer, reason: "this layer has no geometry to filter by bbox".into() });
+                return Err(StoreError::InvalidQuery {
+                    layer,
+                    reason: "this layer has no geometry to filter by bbox".into(),
+                });
             }
             conds.push(format!(
                 "fid IN (SELECT id FROM rtree_{}_geom WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?) \
@@ -182,7 +186,10 @@ impl GpkgStore {
             Some((field, desc)) if field != "id" => {
                 let ty = column_type(layer, field)?;
                 if ty == FieldType::Json {
-                    return Err(StoreError::InvalidQuery { layer, reason: format!("cannot sort by JSON field `{field}`") });
+                    return Err(StoreError::InvalidQuery {
+                        layer,
+                        reason: format!("cannot sort by JSON field `{field}`"),
+                    });
                 }
                 format!(" ORDER BY {field} {} NULLS LAST, id", if *desc { "DESC" } else { "ASC" })
             }
@@ -236,7 +243,11 @@ impl GpkgStore {
             };
             v.push(BindValue::Blob(blob));
         } else if f.geometry.is_some() {
-            return Err(StoreError::InvalidFeature { layer, id: f.id.clone(), reason: "this layer holds no geometry".into() });
+            return Err(StoreError::InvalidFeature {
+                layer,
+                id: f.id.clone(),
+                reason: "this layer holds no geometry".into(),
+            });
         }
         for field in schema.fields {
             v.push(match f.attributes.get(field.name) {
@@ -282,7 +293,12 @@ impl GpkgStore {
     }
 
     /// Turns a unique violation into the id at fault (a batch fails as a whole, so look it up).
-    async fn duplicate_in(tx: &mut sqlx::SqliteConnection, layer: LayerId, chunk: &[Feature], e: sqlx::Error) -> StoreError {
+    async fn duplicate_in(
+        tx: &mut sqlx::SqliteConnection,
+        layer: LayerId,
+        chunk: &[Feature],
+        e: sqlx::Error,
+    ) -> StoreError {
         let unique = matches!(&e, sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::UniqueViolation);
         if !unique {
             return e.into();
@@ -316,7 +332,9 @@ impl GpkgStore {
                  WHERE table_name = '{t}'"
             )
         } else {
-            format!("UPDATE gpkg_contents SET last_change = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE table_name = '{t}'")
+            format!(
+                "UPDATE gpkg_contents SET last_change = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE table_name = '{t}'"
+            )
         };
         sqlx::query(&sql).execute(&mut *tx).await?;
         Ok(())
@@ -371,7 +389,8 @@ impl Store for GpkgStore {
     async fn layers(&self) -> Result<Vec<LayerCount>> {
         let mut out = vec![];
         for layer in LayerId::ALL {
-            let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}", layer.name())).fetch_one(&self.pool).await?;
+            let n: i64 =
+                sqlx::query_scalar(&format!("SELECT count(*) FROM {}", layer.name())).fetch_one(&self.pool).await?;
             out.push(LayerCount { layer, count: n as u64 });
         }
         Ok(out)
@@ -476,7 +495,10 @@ impl Store for GpkgStore {
         limit: Option<u64>,
     ) -> Result<Vec<Near>> {
         if !(metres.is_finite() && metres >= 0.0) {
-            return Err(StoreError::InvalidQuery { layer, reason: format!("distance must be metres ≥ 0, not {metres}") });
+            return Err(StoreError::InvalidQuery {
+                layer,
+                reason: format!("distance must be metres ≥ 0, not {metres}"),
+            });
         }
         let Some(rect) = geometry.bounding_rect() else { return Ok(vec![]) };
         let found = self

@@ -115,9 +115,7 @@ fn layer_statements(layer: LayerId) -> Vec<String> {
         }
     }
     if let Some(g) = schema.geometry.sql_name() {
-        s.push(format!(
-            "INSERT INTO gpkg_geometry_columns VALUES ('{t}', 'geom', '{g}', 4326, 0, 0)"
-        ));
+        s.push(format!("INSERT INTO gpkg_geometry_columns VALUES ('{t}', 'geom', '{g}', 4326, 0, 0)"));
         s.extend(rtree_statements(t));
     }
     s

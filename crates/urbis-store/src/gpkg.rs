@@ -1,1 +1,0 @@
-//! GeoPackage (being written).
