@@ -38,6 +38,8 @@ pub struct Repairs {
     pub reoriented_rings: u32,
     /// Invalid polygons rebuilt by [`GeometryPolicy::MakeValid`].
     pub rebuilt_polygons: u32,
+    /// Rings of fewer than 3 distinct vertices (no area) left out.
+    pub dropped_degenerate_rings: u32,
 }
 
 impl Repairs {
@@ -50,6 +52,7 @@ impl Repairs {
         self.duplicate_vertices += other.duplicate_vertices;
         self.reoriented_rings += other.reoriented_rings;
         self.rebuilt_polygons += other.rebuilt_polygons;
+        self.dropped_degenerate_rings += other.dropped_degenerate_rings;
     }
 }
 
@@ -61,6 +64,7 @@ impl std::fmt::Display for Repairs {
             (self.duplicate_vertices, "duplicate vertice(s) removed"),
             (self.reoriented_rings, "ring(s) reoriented"),
             (self.rebuilt_polygons, "invalid polygon(s) rebuilt"),
+            (self.dropped_degenerate_rings, "degenerate ring(s) without area dropped"),
         ] {
             if n > 0 {
                 parts.push(format!("{n} {what}"));
@@ -278,24 +282,31 @@ fn check_polygons(
     repairs: &mut Repairs,
 ) -> Result<MultiPolygon, Vec<Problem>> {
     use geo::algorithm::winding_order::{Winding, WindingOrder};
-    let mut problems = vec![];
-    for (pi, p) in mp.0.iter().enumerate() {
-        let rings = std::iter::once(p.exterior()).chain(p.interiors());
-        for (ri, ring) in rings.enumerate() {
-            if ring.0.len() < 4 {
-                let role = if ri == 0 { "exterior ring".to_string() } else { format!("hole {ri}") };
-                problems
-                    .push(Problem::new("geometry", format!("polygon {pi}: {role} has fewer than 3 distinct vertices")));
-            } else {
-                let want = if ri == 0 { WindingOrder::CounterClockwise } else { WindingOrder::Clockwise };
-                if ring.winding_order().is_some_and(|w| w != want) {
-                    repairs.reoriented_rings += 1;
-                }
+    // Rings with fewer than 3 distinct vertices enclose no area: dropping them leaves the same
+    // surface, so it is an unambiguous repair, as long as some polygon remains.
+    let mut kept = Vec::with_capacity(mp.0.len());
+    for p in mp.0 {
+        let (exterior, interiors) = p.into_inner();
+        if exterior.0.len() < 4 {
+            repairs.dropped_degenerate_rings += 1 + interiors.len() as u32;
+            continue;
+        }
+        let before = interiors.len();
+        let interiors: Vec<LineString> = interiors.into_iter().filter(|r| r.0.len() >= 4).collect();
+        repairs.dropped_degenerate_rings += (before - interiors.len()) as u32;
+        kept.push(Polygon::new(exterior, interiors));
+    }
+    if kept.is_empty() {
+        return Err(vec![Problem::new("geometry", "every ring has fewer than 3 distinct vertices: the polygon has no area")]);
+    }
+    let mp = MultiPolygon(kept);
+    for p in &mp.0 {
+        for (ri, ring) in std::iter::once(p.exterior()).chain(p.interiors()).enumerate() {
+            let want = if ri == 0 { WindingOrder::CounterClockwise } else { WindingOrder::Clockwise };
+            if ring.winding_order().is_some_and(|w| w != want) {
+                repairs.reoriented_rings += 1;
             }
         }
-    }
-    if !problems.is_empty() {
-        return Err(problems);
     }
     let mp = mp.orient(geo::orient::Direction::Default);
     let errors = mp.validation_errors();
@@ -303,18 +314,32 @@ fn check_polygons(
         return Ok(mp);
     }
     match policy {
-        GeometryPolicy::MakeValid => match mp.make_valid() {
-            Ok(fixed) if !fixed.0.is_empty() && fixed.is_valid() => {
+        GeometryPolicy::MakeValid => match rebuild(&mp) {
+            Some(fixed) => {
                 repairs.rebuilt_polygons += 1;
-                Ok(fixed.orient(geo::orient::Direction::Default))
+                Ok(fixed)
             }
-            _ => Err(errors
+            None => Err(errors
                 .iter()
                 .map(|e| Problem::new("geometry", format!("{e} (and could not be rebuilt)")))
                 .collect()),
         },
         GeometryPolicy::Reject => Err(errors.iter().map(|e| Problem::new("geometry", e.to_string())).collect()),
     }
+}
+
+/// Rebuilds an invalid multipolygon: first by triangulation with the odd-even rule (Ledoux et
+/// al.), then, if that result is still invalid, by resolving it as a union of its own parts.
+fn rebuild(mp: &MultiPolygon) -> Option<MultiPolygon> {
+    let valid = |m: &MultiPolygon| !m.0.is_empty() && m.is_valid();
+    if let Ok(fixed) = mp.make_valid() {
+        let fixed = fixed.orient(geo::orient::Direction::Default);
+        if valid(&fixed) {
+            return Some(fixed);
+        }
+    }
+    let unioned = geo::algorithm::bool_ops::unary_union(mp.0.iter()).orient(geo::orient::Direction::Default);
+    valid(&unioned).then_some(unioned)
 }
 
 #[cfg(test)]
@@ -357,6 +382,20 @@ mod tests {
         let r = check_feature(&PARCELS, &mut f, GeometryPolicy::MakeValid);
         assert!(r.is_ok(), "{:?}", r.problems);
         assert_eq!(r.repairs.rebuilt_polygons, 1);
+    }
+
+    #[test]
+    fn a_part_without_area_is_dropped_and_counted() {
+        let good = polygon![(x: 0., y: 0.), (x: 0.001, y: 0.), (x: 0.001, y: 0.001), (x: 0., y: 0.001)];
+        let sliver = polygon![(x: 0.002, y: 0.), (x: 0.003, y: 0.), (x: 0.002, y: 0.)];
+        let mut f = parcel(Geometry::MultiPolygon(MultiPolygon(vec![good, sliver.clone()])));
+        let r = check_feature(&PARCELS, &mut f, GeometryPolicy::Reject);
+        assert!(r.is_ok(), "{:?}", r.problems);
+        assert_eq!(r.repairs.dropped_degenerate_rings, 1);
+        assert!(matches!(&f.geometry, Some(Geometry::MultiPolygon(m)) if m.0.len() == 1));
+        let mut f = parcel(sliver.into());
+        let r = check_feature(&PARCELS, &mut f, GeometryPolicy::Reject);
+        assert!(r.problems[0].reason.contains("no area"), "{:?}", r.problems);
     }
 
     #[test]
