@@ -127,8 +127,7 @@ pub trait Store: Send + Sync {
 /// is a GeoPackage file path (created if missing).
 pub async fn open(location: &str) -> Result<Box<dyn Store>> {
     if location.starts_with("postgres://") || location.starts_with("postgresql://") {
-        // OPEN-DISPATCH: PostGIS is wired once its backend implements Store.
-        Err(StoreError::Open { location: location.to_string(), reason: "PostGIS backend being written".into() })
+        Ok(Box::new(postgis::PostgisStore::connect(location).await?))
     } else {
         let path = location.strip_prefix("gpkg:").unwrap_or(location);
         Ok(Box::new(gpkg::GpkgStore::open(std::path::Path::new(path)).await?))
