@@ -297,7 +297,10 @@ fn check_polygons(
         kept.push(Polygon::new(exterior, interiors));
     }
     if kept.is_empty() {
-        return Err(vec![Problem::new("geometry", "every ring has fewer than 3 distinct vertices: the polygon has no area")]);
+        return Err(vec![Problem::new(
+            "geometry",
+            "every ring has fewer than 3 distinct vertices: the polygon has no area",
+        )]);
     }
     let mp = MultiPolygon(kept);
     for p in &mp.0 {
@@ -333,13 +336,47 @@ fn check_polygons(
 fn rebuild(mp: &MultiPolygon) -> Option<MultiPolygon> {
     let valid = |m: &MultiPolygon| !m.0.is_empty() && m.is_valid();
     if let Ok(fixed) = mp.make_valid() {
-        let fixed = fixed.orient(geo::orient::Direction::Default);
+        let fixed = canonical(fixed.orient(geo::orient::Direction::Default));
         if valid(&fixed) {
             return Some(fixed);
         }
     }
-    let unioned = geo::algorithm::bool_ops::unary_union(mp.0.iter()).orient(geo::orient::Direction::Default);
+    let unioned = canonical(geo::algorithm::bool_ops::unary_union(mp.0.iter()).orient(geo::orient::Direction::Default));
     valid(&unioned).then_some(unioned)
+}
+
+/// The rebuilt shape in one canonical form (each ring starting at its lowest vertex, polygons and
+/// holes in vertex order), so that the same input always gives the same stored geometry: the
+/// rebuild's own output order depends on hashing.
+fn canonical(mp: MultiPolygon) -> MultiPolygon {
+    fn key(c: &Coord) -> (f64, f64) {
+        (c.x, c.y)
+    }
+    fn rotate(ring: LineString) -> LineString {
+        let mut pts = ring.0;
+        if pts.len() < 2 {
+            return LineString(pts);
+        }
+        pts.pop(); // the closing vertex
+        let start = (0..pts.len())
+            .min_by(|&a, &b| key(&pts[a]).partial_cmp(&key(&pts[b])).unwrap_or(std::cmp::Ordering::Equal))
+            .unwrap_or(0);
+        pts.rotate_left(start);
+        pts.push(pts[0]);
+        LineString(pts)
+    }
+    let first = |r: &LineString| r.0.first().map(key).unwrap_or((f64::NAN, f64::NAN));
+    let mut polygons: Vec<Polygon> =
+        mp.0.into_iter()
+            .map(|p| {
+                let (ext, ints) = p.into_inner();
+                let mut ints: Vec<LineString> = ints.into_iter().map(rotate).collect();
+                ints.sort_by(|a, b| first(a).partial_cmp(&first(b)).unwrap_or(std::cmp::Ordering::Equal));
+                Polygon::new(rotate(ext), ints)
+            })
+            .collect();
+    polygons.sort_by(|a, b| first(a.exterior()).partial_cmp(&first(b.exterior())).unwrap_or(std::cmp::Ordering::Equal));
+    MultiPolygon(polygons)
 }
 
 #[cfg(test)]
@@ -371,6 +408,10 @@ mod tests {
         assert_eq!(r.repairs.duplicate_vertices, 1);
     }
 
+    fn bowtie_again() -> Geometry {
+        polygon![(x: 0., y: 0.), (x: 0., y: 0.001), (x: 0.001, y: 0.), (x: 0.001, y: 0.001)].into()
+    }
+
     #[test]
     fn bowtie_is_rejected_unless_rebuilding_is_asked_for() {
         let bowtie = polygon![(x: 0., y: 0.), (x: 0., y: 0.001), (x: 0.001, y: 0.), (x: 0.001, y: 0.001)];
@@ -382,6 +423,12 @@ mod tests {
         let r = check_feature(&PARCELS, &mut f, GeometryPolicy::MakeValid);
         assert!(r.is_ok(), "{:?}", r.problems);
         assert_eq!(r.repairs.rebuilt_polygons, 1);
+        // The same input always rebuilds to the same vertices.
+        for _ in 0..5 {
+            let mut again = parcel(bowtie_again());
+            check_feature(&PARCELS, &mut again, GeometryPolicy::MakeValid);
+            assert_eq!(again.geometry, f.geometry);
+        }
     }
 
     #[test]

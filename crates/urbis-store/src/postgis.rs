@@ -1,11 +1,756 @@
-//! The PostGIS backend (stub, being written).
+//! The production store: PostGIS through sqlx. The tables come from the migrations in
+//! `migrations/` (checked against the core schemas by a test); distances are on the sphere, in
+//! metres, through `geography`. Values are always bound; identifiers come only from the static
+//! layer schemas.
 
-use crate::Result;
+use std::collections::HashSet;
+use std::str::FromStr;
 
-pub struct PostgisStore {}
+use async_trait::async_trait;
+use geo_types::{Coord, Geometry, Point, Rect};
+use serde_json::{Map, Value};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgDatabaseError, PgPoolOptions, PgRow};
+use sqlx::{PgConnection, PgPool, Postgres, Row};
+use urbis_core::{Feature, FieldType, GeometryKind, LayerId};
+
+use crate::query::{column_type, filter_value, BindValue};
+use crate::{wkb, Comparison, LayerCount, Near, Progress, Query, Result, Store, StoreError, StoreKind};
+
+/// The migrations, embedded at build time (`build.rs` rebuilds when the folder changes).
+static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
+
+/// Rows per COPY message: large enough to keep the pipe full, small enough to report progress.
+const COPY_CHUNK: usize = 1000;
+
+type PgQuery<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
+
+pub struct PostgisStore {
+    pool: PgPool,
+    location: String,
+}
 
 impl PostgisStore {
+    /// Connects to a migrated urbis database. A database without PostGIS or without the urbis
+    /// tables is refused with [`StoreError::NotUrbis`], never altered: `urbis migrate` does that.
     pub async fn connect(url: &str) -> Result<Self> {
-        Err(crate::StoreError::Open { location: url.to_string(), reason: "not yet".into() })
+        let location = location_of(url);
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Open { location: location.clone(), reason: e.to_string() })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Open { location: location.clone(), reason: e.to_string() })?;
+        let store = PostgisStore { pool, location };
+        store.check_schema().await?;
+        Ok(store)
+    }
+
+    /// The pool, for callers that run their own SQL (tiles, analysis).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn check_schema(&self) -> Result<()> {
+        let not_urbis = |reason: String| StoreError::NotUrbis {
+            location: self.location.clone(),
+            reason: format!("{reason}; run `urbis migrate --store <url>` first"),
+        };
+        let postgis: Option<String> =
+            sqlx::query_scalar("SELECT extversion FROM pg_extension WHERE extname = 'postgis'")
+                .fetch_optional(&self.pool)
+                .await?;
+        if postgis.is_none() {
+            return Err(not_urbis("the postgis extension is not installed in this database".into()));
+        }
+        let has_history: bool =
+            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetch_one(&self.pool).await?;
+        if !has_history {
+            return Err(not_urbis("it has no urbis tables (no migration has run)".into()));
+        }
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(&self.pool).await?;
+        let missing: Vec<String> = MIGRATOR
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
+            .map(|m| format!("{} {}", m.version, m.description))
+            .collect();
+        if !missing.is_empty() {
+            return Err(not_urbis(format!("migration(s) not applied: {}", missing.join(", "))));
+        }
+        Ok(())
+    }
+}
+
+/// Creates the postgis extension if missing and applies every pending migration. Safe to run
+/// again: applied migrations are skipped, and changed ones are refused by their checksum.
+pub async fn migrate(url: &str) -> Result<()> {
+    let location = location_of(url);
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Open { location: location.clone(), reason: e.to_string() })?;
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .map_err(|e| StoreError::Open { location: location.clone(), reason: e.to_string() })?;
+    sqlx::query("CREATE EXTENSION IF NOT EXISTS postgis").execute(&pool).await.map_err(|e| StoreError::Open {
+        location: location.clone(),
+        reason: format!("cannot create the postgis extension (is PostGIS installed on the server?): {e}"),
+    })?;
+    MIGRATOR.run(&pool).await?;
+    pool.close().await;
+    Ok(())
+}
+
+/// `host:port/dbname`, never the user or password.
+fn location_of(url: &str) -> String {
+    match PgConnectOptions::from_str(url) {
+        Ok(o) => format!("{}:{}/{}", o.get_host(), o.get_port(), o.get_database().unwrap_or("")),
+        // Unparseable: show the scheme only, the rest may hold a password.
+        Err(_) => url.split("://").next().map(|s| format!("{s}://…")).unwrap_or_default(),
+    }
+}
+
+/// A table or column name, quoted. The names come from the static schemas, never from input.
+fn ident(name: &str) -> String {
+    format!("\"{name}\"")
+}
+
+/// The columns read for a feature, in the order [`decode`] expects. Dates and instants are
+/// formatted by the server so that they come back exactly as the GeoPackage store keeps them.
+fn select_list(layer: LayerId) -> String {
+    let schema = layer.schema();
+    let mut cols = vec!["\"id\"".to_string()];
+    if schema.has_geometry() {
+        cols.push("ST_AsBinary(\"geom\")".into());
+    }
+    for f in schema.fields {
+        let c = ident(f.name);
+        cols.push(match f.ty {
+            FieldType::Date => format!("to_char({c}, 'YYYY-MM-DD')"),
+            FieldType::DateTime => format!("to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"),
+            _ => c,
+        });
+    }
+    cols.push("\"extra\"".into());
+    cols.join(", ")
+}
+
+fn decode(layer: LayerId, row: &PgRow) -> Result<Feature> {
+    let schema = layer.schema();
+    let mut i = 0;
+    let mut next = || {
+        i += 1;
+        i - 1
+    };
+    let id: String = row.try_get(next())?;
+    let geometry = if schema.has_geometry() {
+        match row.try_get::<Option<Vec<u8>>, _>(next())? {
+            Some(bytes) => {
+                Some(wkb::from_wkb(&bytes).map_err(|reason| StoreError::Geometry { layer, id: id.clone(), reason })?)
+            }
+            None => None,
+        }
+    } else {
+        None
+    };
+    let mut feature = Feature::new(id, geometry);
+    for f in schema.fields {
+        let col = next();
+        let v = match f.ty {
+            FieldType::Text | FieldType::Date | FieldType::DateTime => {
+                row.try_get::<Option<String>, _>(col)?.map(Value::String)
+            }
+            FieldType::Integer => row.try_get::<Option<i64>, _>(col)?.map(Value::from),
+            // A non-finite float becomes JSON null, i.e. absent: JSON has no NaN.
+            FieldType::Real => row.try_get::<Option<f64>, _>(col)?.map(Value::from),
+            FieldType::Boolean => row.try_get::<Option<bool>, _>(col)?.map(Value::Bool),
+            FieldType::Json => row.try_get::<Option<Value>, _>(col)?,
+        };
+        if let Some(v) = v.filter(|v| !v.is_null()) {
+            feature.attributes.insert(f.name.to_string(), v);
+        }
+    }
+    feature.extra = match row.try_get::<Value, _>(next())? {
+        Value::Object(m) => m,
+        // Written by hand outside urbis: keep it rather than lose it.
+        Value::Null => Map::new(),
+        other => Map::from_iter([("extra".to_string(), other)]),
+    };
+    Ok(feature)
+}
+
+/// A statement under construction: SQL text with `$n` placeholders and the values they take.
+#[derive(Default)]
+struct Statement {
+    binds: Vec<BindValue>,
+}
+
+impl Statement {
+    /// Adds a value and returns its placeholder.
+    fn push(&mut self, v: BindValue) -> String {
+        self.binds.push(v);
+        format!("${}", self.binds.len())
+    }
+
+    /// A placeholder cast to the column's type where the value travels as text.
+    fn push_typed(&mut self, ty: FieldType, v: BindValue) -> String {
+        let p = self.push(v);
+        match ty {
+            FieldType::Date => format!("{p}::date"),
+            FieldType::DateTime => format!("{p}::timestamptz"),
+            FieldType::Json => format!("{p}::jsonb"),
+            _ => p,
+        }
+    }
+
+    fn query<'q>(&self, sql: &'q str) -> PgQuery<'q> {
+        let mut q = sqlx::query(sql);
+        for b in &self.binds {
+            q = match b.clone() {
+                BindValue::Text(v) => q.bind(v),
+                BindValue::Integer(v) => q.bind(v),
+                BindValue::Real(v) => q.bind(v),
+                BindValue::Boolean(v) => q.bind(v),
+                BindValue::Blob(v) => q.bind(v),
+            };
+        }
+        q
+    }
+}
+
+fn no_geometry(layer: LayerId) -> StoreError {
+    StoreError::InvalidQuery { layer, reason: "this layer has no geometry".into() }
+}
+
+fn invalid(layer: LayerId, id: &str, reason: impl Into<String>) -> StoreError {
+    StoreError::InvalidFeature { layer, id: id.to_string(), reason: reason.into() }
+}
+
+/// `$n` limits are bigint; a limit past i64::MAX means no limit anyway.
+fn as_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The `WHERE` clause of a query (empty if it has no conditions).
+fn where_clause(layer: LayerId, q: &Query, st: &mut Statement) -> Result<String> {
+    let mut conds = vec![];
+    if let Some(b) = q.bbox {
+        if !layer.schema().has_geometry() {
+            return Err(no_geometry(layer));
+        }
+        let [x0, y0, x1, y1] = [b.min().x, b.min().y, b.max().x, b.max().y].map(|v| st.push(BindValue::Real(Some(v))));
+        let envelope = format!("ST_MakeEnvelope({x0}, {y0}, {x1}, {y1}, 4326)");
+        conds.push(format!("\"geom\" && {envelope} AND ST_Intersects(\"geom\", {envelope})"));
+    }
+    for f in &q.filters {
+        let ty = column_type(layer, &f.field)?;
+        let value = filter_value(layer, f)?;
+        // column_type has checked the name against the schema: it is an identifier, not input.
+        let col = ident(&f.field);
+        let col = if ty == FieldType::Text { format!("{col} COLLATE \"C\"") } else { col };
+        conds.push(match (f.op, value) {
+            (Comparison::IsNull | Comparison::IsNotNull, _) | (_, None) => format!("{col} {}", f.op.sql()),
+            // No escape character, as in SQLite: `\` is an ordinary character in a pattern.
+            (Comparison::Like, Some(v)) => format!("{col} LIKE {} ESCAPE ''", st.push_typed(ty, v)),
+            (op, Some(v)) => format!("{col} {} {}", op.sql(), st.push_typed(ty, v)),
+        });
+    }
+    Ok(if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) })
+}
+
+/// Text is ordered by code point ("C"), as SQLite's binary collation does in the GeoPackage
+/// store; ties and the default order are by id.
+fn order_clause(layer: LayerId, q: &Query) -> Result<String> {
+    Ok(match &q.order_by {
+        Some((field, desc)) if field != "id" => {
+            let ty = column_type(layer, field)?;
+            if ty == FieldType::Json {
+                return Err(StoreError::InvalidQuery { layer, reason: format!("cannot sort by JSON field `{field}`") });
+            }
+            let collate = if ty == FieldType::Text { " COLLATE \"C\"" } else { "" };
+            let dir = if *desc { "DESC" } else { "ASC" };
+            format!(" ORDER BY {}{collate} {dir} NULLS LAST, \"id\" COLLATE \"C\"", ident(field))
+        }
+        Some((_, true)) => " ORDER BY \"id\" COLLATE \"C\" DESC".into(),
+        _ => " ORDER BY \"id\" COLLATE \"C\"".into(),
+    })
+}
+
+/// Checks a feature against its layer and returns its values in column order: id, geometry
+/// (EWKB, if the layer has one), the fields, extra (JSON text).
+fn row_values(layer: LayerId, f: &Feature) -> Result<Vec<BindValue>> {
+    let schema = layer.schema();
+    if let Some(name) = f.attributes.keys().find(|k| schema.field(k).is_none()) {
+        return Err(StoreError::UnknownField { layer, field: name.clone() });
+    }
+    let mut values = vec![BindValue::Text(Some(f.id.clone()))];
+    match (&f.geometry, schema.geometry) {
+        (Some(_), GeometryKind::None) => return Err(invalid(layer, &f.id, "this layer holds no geometry")),
+        (None, GeometryKind::None) => {}
+        (None, _) if schema.geometry_required => return Err(invalid(layer, &f.id, "a geometry is required")),
+        (None, _) => values.push(BindValue::Blob(None)),
+        (Some(g), kind) => {
+            // PostGIS refuses a geometry of another type than the column's; say which feature.
+            let fits = match kind {
+                GeometryKind::Point => matches!(g, Geometry::Point(_)),
+                GeometryKind::MultiLineString => matches!(g, Geometry::MultiLineString(_)),
+                GeometryKind::MultiPolygon => matches!(g, Geometry::MultiPolygon(_)),
+                GeometryKind::Geometry | GeometryKind::None => true,
+            };
+            if !fits {
+                let expected = kind.sql_name().unwrap_or("no geometry");
+                return Err(invalid(layer, &f.id, format!("expected a {expected}, found {}", geometry_name(g))));
+            }
+            let ewkb = wkb::to_ewkb(g).map_err(|reason| invalid(layer, &f.id, reason))?;
+            values.push(BindValue::Blob(Some(ewkb)));
+        }
+    }
+    for field in schema.fields {
+        let v = match f.attributes.get(field.name).filter(|v| !v.is_null()) {
+            Some(value) => {
+                let v = BindValue::from_json(field.ty, value);
+                // A value of the wrong JSON type would silently become NULL: refuse it instead.
+                if v == BindValue::null(field.ty) {
+                    return Err(invalid(
+                        layer,
+                        &f.id,
+                        format!("field `{}`: {value} is not a {:?} value", field.name, field.ty),
+                    ));
+                }
+                v
+            }
+            None => BindValue::null(field.ty),
+        };
+        values.push(v);
+    }
+    values.push(BindValue::Text(Some(Value::Object(f.extra.clone()).to_string())));
+    Ok(values)
+}
+
+fn geometry_name(g: &Geometry) -> &'static str {
+    match g {
+        Geometry::Point(_) => "POINT",
+        Geometry::Line(_) => "LINE",
+        Geometry::LineString(_) => "LINESTRING",
+        Geometry::Polygon(_) => "POLYGON",
+        Geometry::MultiPoint(_) => "MULTIPOINT",
+        Geometry::MultiLineString(_) => "MULTILINESTRING",
+        Geometry::MultiPolygon(_) => "MULTIPOLYGON",
+        Geometry::GeometryCollection(_) => "GEOMETRYCOLLECTION",
+        Geometry::Rect(_) => "RECT",
+        Geometry::Triangle(_) => "TRIANGLE",
+    }
+}
+
+/// The column list of writes, in [`row_values`] order.
+fn write_columns(layer: LayerId) -> Vec<&'static str> {
+    let schema = layer.schema();
+    let mut cols = vec!["id"];
+    if schema.has_geometry() {
+        cols.push("geom");
+    }
+    cols.extend(schema.fields.iter().map(|f| f.name));
+    cols.push("extra");
+    cols
+}
+
+/// The SQL expression for the value of a write column, given its placeholder.
+fn write_expr(layer: LayerId, col: &str, placeholder: &str) -> String {
+    match col {
+        "geom" => format!("ST_GeomFromEWKB({placeholder})"),
+        "extra" => format!("{placeholder}::jsonb"),
+        _ => match layer.schema().field(col).map(|f| f.ty) {
+            Some(FieldType::Date) => format!("{placeholder}::date"),
+            Some(FieldType::DateTime) => format!("{placeholder}::timestamptz"),
+            Some(FieldType::Json) => format!("{placeholder}::jsonb"),
+            _ => placeholder.to_string(),
+        },
+    }
+}
+
+fn insert_sql(layer: LayerId) -> String {
+    let cols = write_columns(layer);
+    let exprs: Vec<String> =
+        cols.iter().enumerate().map(|(i, c)| write_expr(layer, c, &format!("${}", i + 1))).collect();
+    format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        ident(layer.name()),
+        cols.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", "),
+        exprs.join(", ")
+    )
+}
+
+/// `ERROR: duplicate key value violates unique constraint "parcels_id_key"`, with its detail
+/// `Key (id)=(P-1) already exists.`, becomes [`StoreError::DuplicateId`]. Other errors pass.
+fn duplicate_id(layer: LayerId, e: &sqlx::Error) -> Option<String> {
+    let db = e.as_database_error()?.try_downcast_ref::<PgDatabaseError>()?;
+    if db.code() != "23505" {
+        return None;
+    }
+    let detail = db.detail().unwrap_or("");
+    let id = detail.strip_prefix("Key (id)=(").and_then(|s| s.strip_suffix(") already exists."));
+    match id {
+        Some(id) => Some(id.to_string()),
+        // The detail is withheld from roles without read access: still a duplicate, id unknown.
+        None if db.constraint() == Some(&format!("{}_id_key", layer.name())) => Some(String::new()),
+        None => None,
+    }
+}
+
+/// Maps a write error, finding the duplicate id among `features` if the server did not name it.
+fn write_error(layer: LayerId, features: &[Feature], e: sqlx::Error) -> StoreError {
+    match duplicate_id(layer, &e) {
+        Some(id) if !id.is_empty() => StoreError::DuplicateId { layer, id },
+        Some(_) => {
+            let mut seen = HashSet::new();
+            let id = features.iter().find(|f| !seen.insert(f.id.as_str())).map(|f| f.id.clone()).unwrap_or_default();
+            StoreError::DuplicateId { layer, id }
+        }
+        None => e.into(),
+    }
+}
+
+/// One CSV field for COPY: quoted (so an empty text is not NULL), quotes doubled.
+fn csv_field(out: &mut String, s: &str) {
+    out.push('"');
+    for ch in s.chars() {
+        if ch == '"' {
+            out.push('"');
+        }
+        out.push(ch);
+    }
+    out.push('"');
+}
+
+/// The NULL marker of our COPY; never confused with a value because values are always quoted.
+const COPY_NULL: &str = "\\N";
+
+fn csv_row(out: &mut String, values: &[BindValue]) {
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match v {
+            BindValue::Text(Some(s)) => csv_field(out, s),
+            BindValue::Integer(Some(n)) => csv_field(out, &n.to_string()),
+            // Rust prints the shortest text that reads back as the same f64.
+            BindValue::Real(Some(x)) => csv_field(out, &x.to_string()),
+            BindValue::Boolean(Some(b)) => csv_field(out, if *b { "t" } else { "f" }),
+            // PostGIS reads hex EWKB as geometry input, SRID included.
+            BindValue::Blob(Some(bytes)) => csv_field(out, &hex(bytes)),
+            _ => out.push_str(COPY_NULL),
+        }
+    }
+    out.push('\n');
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    s
+}
+
+/// Sends `features` through COPY on `conn` and returns the rows written. Any error aborts the
+/// COPY; the caller's transaction then rolls back.
+async fn copy_features(
+    conn: &mut PgConnection,
+    layer: LayerId,
+    features: &[Feature],
+    progress: Progress<'_>,
+) -> Result<u64> {
+    let cols: Vec<String> = write_columns(layer).iter().map(|c| ident(c)).collect();
+    // E'\\N' is `\N` whatever standard_conforming_strings says; it must equal COPY_NULL.
+    let sql = format!("COPY {} ({}) FROM STDIN WITH (FORMAT csv, NULL E'\\\\N')", ident(layer.name()), cols.join(", "));
+    let mut copy = conn.copy_in_raw(&sql).await?;
+    let mut sent = 0u64;
+    let mut buf = String::new();
+    for chunk in features.chunks(COPY_CHUNK) {
+        buf.clear();
+        for f in chunk {
+            match row_values(layer, f) {
+                Ok(values) => csv_row(&mut buf, &values),
+                Err(e) => {
+                    // The server answers an abort with an error of its own; ours is the one to report.
+                    let _ = copy.abort(e.to_string()).await;
+                    return Err(e);
+                }
+            }
+        }
+        if let Err(e) = copy.send(buf.as_bytes()).await {
+            let _ = copy.abort("urbis: sending rows failed").await;
+            return Err(e.into());
+        }
+        sent += chunk.len() as u64;
+        progress(sent);
+    }
+    copy.finish().await.map_err(|e| write_error(layer, features, e))
+}
+
+#[async_trait]
+impl Store for PostgisStore {
+    fn kind(&self) -> StoreKind {
+        StoreKind::PostGis
+    }
+
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+
+    async fn layers(&self) -> Result<Vec<LayerCount>> {
+        let mut out = Vec::with_capacity(LayerId::ALL.len());
+        for layer in LayerId::ALL {
+            let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}", ident(layer.name())))
+                .fetch_one(&self.pool)
+                .await?;
+            out.push(LayerCount { layer, count: n.max(0) as u64 });
+        }
+        Ok(out)
+    }
+
+    async fn get(&self, layer: LayerId, id: &str) -> Result<Option<Feature>> {
+        let sql = format!("SELECT {} FROM {} WHERE \"id\" = $1", select_list(layer), ident(layer.name()));
+        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+        row.map(|r| decode(layer, &r)).transpose()
+    }
+
+    async fn query(&self, layer: LayerId, q: &Query) -> Result<Vec<Feature>> {
+        let mut st = Statement::default();
+        let mut sql = format!("SELECT {} FROM {}", select_list(layer), ident(layer.name()));
+        sql += &where_clause(layer, q, &mut st)?;
+        sql += &order_clause(layer, q)?;
+        if let Some(limit) = q.limit {
+            sql += &format!(" LIMIT {}", st.push(BindValue::Integer(Some(as_i64(limit)))));
+        }
+        if q.offset > 0 {
+            sql += &format!(" OFFSET {}", st.push(BindValue::Integer(Some(as_i64(q.offset)))));
+        }
+        let rows = st.query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(|r| decode(layer, r)).collect()
+    }
+
+    async fn count(&self, layer: LayerId, q: &Query) -> Result<u64> {
+        let mut st = Statement::default();
+        let sql = format!("SELECT count(*) FROM {}{}", ident(layer.name()), where_clause(layer, q, &mut st)?);
+        let n: i64 = st.query(&sql).fetch_one(&self.pool).await?.try_get(0)?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn create(&self, layer: LayerId, features: &[Feature]) -> Result<()> {
+        // Check every feature before writing any, so a bad one fails fast with its own error.
+        let rows = features.iter().map(|f| row_values(layer, f)).collect::<Result<Vec<_>>>()?;
+        let sql = insert_sql(layer);
+        let mut tx = self.pool.begin().await?;
+        for values in rows {
+            let st = Statement { binds: values };
+            if let Err(e) = st.query(&sql).execute(&mut *tx).await {
+                return Err(write_error(layer, features, e));
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn replace(&self, layer: LayerId, feature: &Feature) -> Result<()> {
+        let values = row_values(layer, feature)?;
+        let cols = write_columns(layer);
+        // values[0] is the id: it moves to the WHERE clause as $1, the rest follow.
+        let sets: Vec<String> = cols
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(i, c)| format!("{} = {}", ident(c), write_expr(layer, c, &format!("${}", i + 1))))
+            .collect();
+        let sql = format!("UPDATE {} SET {} WHERE \"id\" = $1", ident(layer.name()), sets.join(", "));
+        let st = Statement { binds: values };
+        let done = st.query(&sql).execute(&self.pool).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound { layer, id: feature.id.clone() });
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, layer: LayerId, id: &str) -> Result<()> {
+        let sql = format!("DELETE FROM {} WHERE \"id\" = $1", ident(layer.name()));
+        let done = sqlx::query(&sql).bind(id).execute(&self.pool).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound { layer, id: id.to_string() });
+        }
+        Ok(())
+    }
+
+    async fn intersects(&self, layer: LayerId, geometry: &Geometry, limit: Option<u64>) -> Result<Vec<Feature>> {
+        if !layer.schema().has_geometry() {
+            return Err(no_geometry(layer));
+        }
+        let ewkb = wkb::to_ewkb(geometry).map_err(|reason| StoreError::InvalidQuery { layer, reason })?;
+        let mut st = Statement::default();
+        let g = format!("ST_GeomFromEWKB({})", st.push(BindValue::Blob(Some(ewkb))));
+        let mut sql = format!(
+            "SELECT {} FROM {} WHERE ST_Intersects(\"geom\", {g}) ORDER BY \"id\" COLLATE \"C\"",
+            select_list(layer),
+            ident(layer.name())
+        );
+        if let Some(n) = limit {
+            sql += &format!(" LIMIT {}", st.push(BindValue::Integer(Some(as_i64(n)))));
+        }
+        let rows = st.query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(|r| decode(layer, r)).collect()
+    }
+
+    async fn within_distance(
+        &self,
+        layer: LayerId,
+        geometry: &Geometry,
+        metres: f64,
+        limit: Option<u64>,
+    ) -> Result<Vec<Near>> {
+        if !layer.schema().has_geometry() {
+            return Err(no_geometry(layer));
+        }
+        if !(metres.is_finite() && metres >= 0.0) {
+            return Err(StoreError::InvalidQuery {
+                layer,
+                reason: format!("distance must be metres ≥ 0, not {metres}"),
+            });
+        }
+        let ewkb = wkb::to_ewkb(geometry).map_err(|reason| StoreError::InvalidQuery { layer, reason })?;
+        let mut st = Statement::default();
+        let g = format!("ST_GeomFromEWKB({})::geography", st.push(BindValue::Blob(Some(ewkb))));
+        let m = st.push(BindValue::Real(Some(metres)));
+        // `false`: on the sphere, the same model as the GeoPackage store's distances.
+        let mut sql = format!(
+            "SELECT {cols}, ST_Distance(\"geom\"::geography, {g}, false) AS distance_m FROM {t} \
+             WHERE ST_DWithin(\"geom\"::geography, {g}, {m}, false) \
+             ORDER BY distance_m, \"id\" COLLATE \"C\"",
+            cols = select_list(layer),
+            t = ident(layer.name()),
+        );
+        if let Some(n) = limit {
+            sql += &format!(" LIMIT {}", st.push(BindValue::Integer(Some(as_i64(n)))));
+        }
+        self.fetch_near(layer, &sql, &st).await
+    }
+
+    async fn nearest(&self, layer: LayerId, point: Point, k: u64) -> Result<Vec<Near>> {
+        if !layer.schema().has_geometry() {
+            return Err(no_geometry(layer));
+        }
+        if k == 0 {
+            return Ok(vec![]);
+        }
+        let ewkb =
+            wkb::to_ewkb(&Geometry::Point(point)).map_err(|reason| StoreError::InvalidQuery { layer, reason })?;
+        let mut st = Statement::default();
+        let g = format!("ST_GeomFromEWKB({})::geography", st.push(BindValue::Blob(Some(ewkb))));
+        let k = st.push(BindValue::Integer(Some(as_i64(k))));
+        // The index scan (KNN `<->`) finds k candidates; the largest of their distances bounds the
+        // k-th nearest from above, so every feature within it is fetched and ranked exactly, by
+        // distance then id. Ties at the k-th place are thus broken by id, not by index order.
+        let sql = format!(
+            "WITH bound AS (\
+                SELECT max(ST_Distance(\"geom\"::geography, {g}, false)) AS d FROM (\
+                    SELECT \"geom\" FROM {t} WHERE \"geom\" IS NOT NULL \
+                    ORDER BY \"geom\"::geography <-> {g} LIMIT {k}) AS knn) \
+             SELECT {cols}, ST_Distance(\"geom\"::geography, {g}, false) AS distance_m FROM {t}, bound \
+             WHERE ST_DWithin(\"geom\"::geography, {g}, bound.d * (1 + 1e-9) + 1e-6, false) \
+             ORDER BY distance_m, \"id\" COLLATE \"C\" LIMIT {k}",
+            cols = select_list(layer),
+            t = ident(layer.name()),
+        );
+        self.fetch_near(layer, &sql, &st).await
+    }
+
+    async fn bulk_load(
+        &self,
+        layer: LayerId,
+        features: &[Feature],
+        replace_all: bool,
+        progress: Progress<'_>,
+    ) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        if replace_all {
+            sqlx::query(&format!("DELETE FROM {}", ident(layer.name()))).execute(&mut *tx).await?;
+        }
+        let n = copy_features(&mut tx, layer, features, progress).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn extent(&self, layer: LayerId) -> Result<Option<Rect>> {
+        if !layer.schema().has_geometry() {
+            return Ok(None);
+        }
+        // The aggregate box of the exact coordinates (the test of bulk_load checks it is not
+        // rounded to the 32-bit floats of the index boxes).
+        let t = ident(layer.name());
+        let row = sqlx::query(&format!(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(\"geom\") AS e FROM {t}) AS x"
+        ))
+        .fetch_one(&self.pool)
+        .await?;
+        let v: [Option<f64>; 4] = [row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?];
+        Ok(match v {
+            [Some(x0), Some(y0), Some(x1), Some(y1)] => Some(Rect::new(Coord { x: x0, y: y0 }, Coord { x: x1, y: y1 })),
+            _ => None,
+        })
+    }
+}
+
+impl PostgisStore {
+    /// Runs a distance query whose last column is `distance_m`.
+    async fn fetch_near(&self, layer: LayerId, sql: &str, st: &Statement) -> Result<Vec<Near>> {
+        let rows = st.query(sql).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let feature = decode(layer, r)?;
+                let distance_m: f64 = r.try_get("distance_m")?;
+                Ok(Near { feature, distance_m })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn location_hides_the_credentials() {
+        assert_eq!(location_of("postgres://alice:s3cret@db.example:6543/city"), "db.example:6543/city");
+        assert_eq!(location_of("postgresql://localhost/urbis"), "localhost:5432/urbis");
+        assert!(!location_of("postgres://alice:s3cret@[bad").contains("s3cret"));
+    }
+
+    #[test]
+    fn copy_rows_quote_values_and_mark_nulls() {
+        let mut out = String::new();
+        csv_row(
+            &mut out,
+            &[
+                BindValue::Text(Some("a \"b\",\nc".into())),
+                BindValue::Text(Some(String::new())),
+                BindValue::Text(None),
+                BindValue::Integer(Some(-3)),
+                BindValue::Real(Some(0.1)),
+                BindValue::Boolean(Some(false)),
+                BindValue::Blob(Some(vec![0x01, 0xab])),
+            ],
+        );
+        assert_eq!(out, "\"a \"\"b\"\",\nc\",\"\",\\N,\"-3\",\"0.1\",\"f\",\"01AB\"\n");
+    }
+
+    #[test]
+    fn write_sql_casts_typed_columns() {
+        let sql = insert_sql(LayerId::PermitEvents);
+        assert!(sql.starts_with("INSERT INTO \"permit_events\" (\"id\", \"permit_id\", \"seq\", \"at\","), "{sql}");
+        assert!(sql.contains("$4::timestamptz") && sql.ends_with("$10::jsonb)"), "{sql}");
+        let sql = insert_sql(LayerId::Parcels);
+        assert!(sql.contains("ST_GeomFromEWKB($2)"), "{sql}");
     }
 }
