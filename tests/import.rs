@@ -258,6 +258,8 @@ async fn both_stores_hold_the_same_city() {
         options.make_valid = true;
         options.replace = true;
         options.skip_invalid = true;
+        // Reports of rejected features go to the test's folder, never into data-samples/.
+        options.report_dir = Some(dir.path().to_path_buf());
         match mapping {
             Some(m) => options.mapping = urbis_import::Mapping::from_toml_file(&m).unwrap(),
             None if layer == LayerId::Parcels => {

@@ -18,89 +18,26 @@ die() {
 }
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-pg_bin="${URBIS_PG_BIN:-/usr/lib/postgresql/15/bin}"
 
 # --- System packages -------------------------------------------------------------------------
-# The GDAL importer and the one shared SQLite need their -dev packages; PostGIS needs the server.
-packages=(pkg-config libsqlite3-dev libgdal-dev gdal-bin postgresql-15 postgresql-15-postgis-3)
-missing=()
-if command -v dpkg-query >/dev/null; then
-    for p in "${packages[@]}"; do
-        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-            missing+=("$p")
-        fi
-    done
-fi
-if ((${#missing[@]})); then
-    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
-        echo "tests/run.sh: installing ${missing[*]}" >&2
-        apt-get update
-        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${packages[@]}"
-    else
-        die "missing Debian packages: ${missing[*]} (install them, or run this script as root to have it do so)"
-    fi
-fi
-[[ -x "$pg_bin/initdb" && -x "$pg_bin/pg_ctl" ]] || die "no PostgreSQL 15 server in $pg_bin (set URBIS_PG_BIN)"
+bash "$repo/tests/install-deps.sh" || die "cannot install the Debian packages the tests need"
 
 # --- Ephemeral PostGIS -----------------------------------------------------------------------
-# PostgreSQL refuses to run as root: as root the cluster is owned by the `postgres` user.
-as_pg=()
-if [[ $(id -u) -eq 0 ]]; then
-    id postgres >/dev/null 2>&1 || die "running as root but there is no \`postgres\` user to own the cluster"
-    as_pg=(runuser -u postgres --)
-fi
-
+# shellcheck source=pg-ephemeral.sh
+source "$repo/tests/pg-ephemeral.sh"
 cluster="$(mktemp -d "${TMPDIR:-/tmp}/urbis-pg.XXXXXX")"
-chmod 755 "$cluster"
-pgdata="$cluster/data"
-pglog="$cluster/server.log"
-started=0
 cleanup() {
     local rc=$?
-    if ((started)); then
-        "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pgdata" -m immediate -w stop >/dev/null 2>&1 || true
-    fi
+    pg_ephemeral_stop
     rm -rf "$cluster"
     exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-[[ ${#as_pg[@]} -eq 0 ]] || chown postgres: "$cluster"
+pg_ephemeral_start "$cluster" || die "could not start a throwaway PostGIS (see above): the PostGIS tests are never skipped"
 
-"${as_pg[@]}" "$pg_bin/initdb" -D "$pgdata" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 \
-    >"$cluster/initdb.log" 2>&1 || { cat "$cluster/initdb.log" >&2; die "initdb failed"; }
-
-# A free TCP port on the loopback: bind port 0 and let the kernel choose. Another process may take
-# it before PostgreSQL does; then try another port, and after three attempts fail loudly.
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null ||
-        echo $((20000 + RANDOM % 20000))
-}
-started=1
-for attempt in 1 2 3; do
-    port="$(free_port)"
-    # Throwaway data: durability is switched off, which makes the many small test databases cheap.
-    if "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pgdata" -l "$pglog" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -k $cluster -c fsync=off -c synchronous_commit=off \
-            -c full_page_writes=off -c max_connections=200 -c shared_buffers=64MB" start >/dev/null; then
-        break
-    fi
-    if ((attempt == 3)) || ! grep -q "Address already in use" "$pglog"; then
-        cat "$pglog" >&2 || true
-        die "PostgreSQL did not start (log above)"
-    fi
-done
-
-psql=("${as_pg[@]}" "$pg_bin/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres)
-"${psql[@]}" -d postgres -c "CREATE DATABASE urbis_template" ||
-    die "cannot create the template database"
-"${psql[@]}" -d urbis_template -c "CREATE EXTENSION postgis" ||
-    die "cannot create the postgis extension (is postgresql-15-postgis-3 installed?)"
-# Mark it a template so that tests may copy it while nobody is connected to it.
-"${psql[@]}" -d postgres -c "ALTER DATABASE urbis_template WITH IS_TEMPLATE true"
-
-export URBIS_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
+export URBIS_TEST_PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
 echo "tests/run.sh: ephemeral PostGIS at $URBIS_TEST_PG_URL" >&2
 
 # --- The tests -------------------------------------------------------------------------------

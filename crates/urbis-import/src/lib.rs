@@ -79,12 +79,15 @@ pub struct ImportOptions {
     /// buildings from building polygons, service centres from amenity points.
     pub layer: LayerId,
     pub mapping: Mapping,
-    /// Write the valid features and report the rejected ones to `<input>.rejected.geojson`.
+    /// Write the valid features and report the rejected ones to `<input>.rejected.geojson`
+    /// (in `report_dir` if given, else next to the input).
     pub skip_invalid: bool,
     /// Rebuild invalid polygons (odd-even rule) instead of rejecting them; counted as repaired.
     pub make_valid: bool,
     /// Empty the layer first (in the same transaction).
     pub replace: bool,
+    /// Where the report of rejected features goes (default: next to the input).
+    pub report_dir: Option<PathBuf>,
 }
 
 /// One feature that could not be imported, and why.
@@ -143,7 +146,14 @@ pub struct Silent;
 
 impl ImportOptions {
     pub fn new(layer: LayerId) -> Self {
-        ImportOptions { layer, mapping: Mapping::default(), skip_invalid: false, make_valid: false, replace: false }
+        ImportOptions {
+            layer,
+            mapping: Mapping::default(),
+            skip_invalid: false,
+            make_valid: false,
+            replace: false,
+            report_dir: None,
+        }
     }
 }
 
@@ -213,7 +223,7 @@ pub async fn import_file(
     let report = match checked.rejected.is_empty() {
         true => None,
         false => Some(
-            report::write(path, &checked.rejected)
+            report::write(path, options.report_dir.as_deref(), &checked.rejected)
                 .map_err(|reason| ImportError::Report { file: path.to_path_buf(), reason })?,
         ),
     };

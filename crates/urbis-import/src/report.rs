@@ -8,14 +8,19 @@ use serde_json::{json, Value};
 
 use crate::check::RejectedFeature;
 
-pub fn path_for(input: &Path) -> PathBuf {
+/// `<dir>/<input file name>.rejected.geojson`, where dir is `dir` or else the input's folder.
+pub fn path_for(input: &Path, dir: Option<&Path>) -> PathBuf {
     let name = input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "import".into());
-    input.with_file_name(format!("{name}.rejected.geojson"))
+    let file = format!("{name}.rejected.geojson");
+    match dir {
+        Some(d) => d.join(file),
+        None => input.with_file_name(file),
+    }
 }
 
 /// Several problems of one feature are joined (`; `) so that the report keeps one row a feature.
-pub fn write(input: &Path, rejected: &[RejectedFeature]) -> Result<PathBuf, String> {
-    let path = path_for(input);
+pub fn write(input: &Path, dir: Option<&Path>, rejected: &[RejectedFeature]) -> Result<PathBuf, String> {
+    let path = path_for(input, dir);
     let features: Vec<Value> = rejected
         .iter()
         .map(|r| {

@@ -76,6 +76,9 @@ enum Command {
         /// The source CRS when the file does not say (e.g. EPSG:2249).
         #[arg(long)]
         source_crs: Option<String>,
+        /// Folder for the report of rejected features (default: next to the input).
+        #[arg(long)]
+        report_dir: Option<PathBuf>,
         file: PathBuf,
     },
     /// Create or update the PostGIS schema (the GeoPackage needs none).
@@ -115,7 +118,17 @@ async fn main() -> anyhow::Result<()> {
             let bind = pick(bind, file.bind, || Some(DEFAULT_BIND.into())).unwrap_or_default();
             serve(store, &bind).await?;
         }
-        Command::Import { store, layer, mapping, skip_invalid, make_valid, replace, source_crs, file: input } => {
+        Command::Import {
+            store,
+            layer,
+            mapping,
+            skip_invalid,
+            make_valid,
+            replace,
+            source_crs,
+            report_dir,
+            file: input,
+        } => {
             let store = open(store_location(store, &file)?).await?;
             let mut mapping = match mapping {
                 Some(p) => Mapping::from_toml_file(&p).map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -124,7 +137,7 @@ async fn main() -> anyhow::Result<()> {
             if source_crs.is_some() {
                 mapping.source_crs = source_crs;
             }
-            let options = ImportOptions { layer, mapping, skip_invalid, make_valid, replace };
+            let options = ImportOptions { layer, mapping, skip_invalid, make_valid, replace, report_dir };
             let bar =
                 progress::Bar::new(input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
             let started = std::time::Instant::now();

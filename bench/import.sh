@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Benchmark: `urbis import` against `ogr2ogr` (GDAL) writing the same data into the same kind of
+# store, in the same run on the same machine. Cambridge parcels (TopoJSON, 13,116 polygons) and the
+# Porto road network (OSM PBF, ~51,000 highway ways), into a GeoPackage and into PostGIS.
+#
+#   bash bench/import.sh            # 3 runs each, medians and ratios printed as a table
+#   RUNS=5 bash bench/import.sh
+#
+# Not a test: it asserts nothing and is never run by CI. PostGIS is a throwaway cluster, as in the
+# test command. What each side does: urbis reads, maps, validates and repairs every feature
+# (ring orientation, duplicate vertices, rebuilding invalid polygons) and writes in one transaction
+# (COPY on PostGIS); ogr2ogr translates without validation (its default), with COPY on PostGIS.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+data="${URBIS_DATA:-$repo/../shared/data}"
+runs="${RUNS:-3}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/urbis/target}"
+
+bash "$repo/tests/install-deps.sh"
+cargo build --release -p urbis --manifest-path "$repo/Cargo.toml" >&2
+urbis="$CARGO_TARGET_DIR/release/urbis"
+command -v ogr2ogr >/dev/null || { echo "ogr2ogr (gdal-bin) is needed" >&2; exit 1; }
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/urbis-bench.XXXXXX")"
+# shellcheck source=../tests/pg-ephemeral.sh
+source "$repo/tests/pg-ephemeral.sh"
+trap 'pg_ephemeral_stop; rm -rf "$work"' EXIT
+pg_ephemeral_start "$work/pg"
+pg_url="postgres://postgres@127.0.0.1:$PG_PORT"
+psql_q() { "${PG_PSQL[@]}" "$@"; }
+
+parcels="$data/cambridge/ASSESSING_ParcelsFY2014.topojson"
+porto="$data/osm/porto_portugal.osm.pbf"
+printf '[fields]\ncode = "ML"\n' >"$work/parcels.toml"
+
+# Median wall time in seconds of running "$@" $runs times, with $prepare run before each.
+median() {
+    local prepare="$1"
+    shift
+    local times=()
+    for _ in $(seq "$runs"); do
+        eval "$prepare"
+        local t0 t1
+        t0=$(date +%s.%N)
+        "$@" >"$work/last.log" 2>&1 || { cat "$work/last.log" >&2; echo "failed: $*" >&2; exit 1; }
+        t1=$(date +%s.%N)
+        times+=("$(echo "$t1 - $t0" | bc)")
+    done
+    printf '%s\n' "${times[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p"
+}
+
+fresh_db() {
+    psql_q -d postgres -c "DROP DATABASE IF EXISTS $1" >/dev/null
+    psql_q -d postgres -c "CREATE DATABASE $1 TEMPLATE urbis_template" >/dev/null
+}
+
+declare -a rows
+bench() { # name, urbis seconds, ogr2ogr seconds
+    rows+=("$(printf '| %-34s | %8.2f s | %8.2f s | %6.2f× |' "$1" "$2" "$3" "$(echo "$3 / $2" | bc -l)")")
+}
+
+echo "measuring ($runs runs each) …" >&2
+# GeoPackage
+u=$(median "rm -f $work/u.gpkg" "$urbis" import --store "$work/u.gpkg" --layer parcels --map "$work/parcels.toml" \
+    --skip-invalid --make-valid "$parcels")
+o=$(median "rm -f $work/o.gpkg" ogr2ogr -f GPKG "$work/o.gpkg" "$parcels" -nln parcels)
+bench "parcels → GeoPackage" "$u" "$o"
+u=$(median "rm -f $work/u.gpkg" "$urbis" import --store "$work/u.gpkg" --layer roads --skip-invalid "$porto")
+o=$(median "rm -f $work/o.gpkg" ogr2ogr -f GPKG "$work/o.gpkg" "$porto" lines -where "highway IS NOT NULL" -nln roads)
+bench "Porto roads → GeoPackage" "$u" "$o"
+
+# PostGIS (urbis into its migrated schema; ogr2ogr creating its own table, as it does)
+"$urbis" migrate --store "$pg_url/u" >/dev/null 2>&1 || { fresh_db u; "$urbis" migrate --store "$pg_url/u" >/dev/null; }
+fresh_db u
+"$urbis" migrate --store "$pg_url/u" >/dev/null
+u=$(median "" "$urbis" import --store "$pg_url/u" --layer parcels --map "$work/parcels.toml" --skip-invalid --make-valid \
+    --replace "$parcels")
+o=$(median "fresh_db o" ogr2ogr -f PostgreSQL "PG:host=127.0.0.1 port=$PG_PORT user=postgres dbname=o" "$parcels" \
+    -nln parcels)
+bench "parcels → PostGIS" "$u" "$o"
+u=$(median "" "$urbis" import --store "$pg_url/u" --layer roads --skip-invalid --replace "$porto")
+o=$(median "fresh_db o" ogr2ogr -f PostgreSQL "PG:host=127.0.0.1 port=$PG_PORT user=postgres dbname=o" "$porto" lines \
+    -where "highway IS NOT NULL" -nln roads)
+bench "Porto roads → PostGIS" "$u" "$o"
+
+echo
+echo "| import                             |    urbis   |  ogr2ogr   | urbis faster by |"
+echo "|------------------------------------|------------|------------|--------|"
+printf '%s\n' "${rows[@]}"
+echo
+echo "$(nproc) cores; $(ogr2ogr --version); urbis $("$urbis" --version | cut -d' ' -f2); median of $runs runs"
