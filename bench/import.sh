@@ -22,6 +22,7 @@ urbis="$CARGO_TARGET_DIR/release/urbis"
 command -v ogr2ogr >/dev/null || { echo "ogr2ogr (gdal-bin) is needed" >&2; exit 1; }
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/urbis-bench.XXXXXX")"
+chmod 755 "$work" # the cluster inside is owned by the postgres user
 # shellcheck source=../tests/pg-ephemeral.sh
 source "$repo/tests/pg-ephemeral.sh"
 trap 'pg_ephemeral_stop; rm -rf "$work"' EXIT

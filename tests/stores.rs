@@ -40,6 +40,7 @@ on_both_stores!(
     distances_are_in_metres,
     bulk_load_is_all_or_nothing,
     attribute_tables_hold_no_geometry,
+    writes_refuse_what_does_not_fit,
 );
 
 /// A square parcel of `side` degrees with its south-west corner at (x, y).
@@ -273,6 +274,25 @@ async fn bulk_load_is_all_or_nothing(store: &dyn Store) {
     let n = store.bulk_load(LayerId::Parcels, &many[..7], true, &|_| {}).await.unwrap();
     assert_eq!(n, 7);
     assert_eq!(store.count(LayerId::Parcels, &Query::all()).await.unwrap(), 7);
+}
+
+async fn writes_refuse_what_does_not_fit(store: &dyn Store) {
+    let wrong_type = square("a", 1.0, 1.0, 0.001).with("dwelling_units", "many");
+    match store.create(LayerId::Parcels, &[wrong_type]).await {
+        Err(StoreError::InvalidFeature { id, reason, .. }) => {
+            assert_eq!(id, "a");
+            assert!(reason.contains("dwelling_units"), "{reason}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let point_parcel = Feature::new("b", Some(point!(x: 1.0, y: 1.0).into())).with("code", "b");
+    match store.create(LayerId::Parcels, &[point_parcel]).await {
+        Err(StoreError::InvalidFeature { reason, .. }) => assert!(reason.contains("MULTIPOLYGON"), "{reason}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let unknown = square("c", 1.0, 1.0, 0.001).with("colour", "red");
+    assert!(matches!(store.create(LayerId::Parcels, &[unknown]).await, Err(StoreError::UnknownField { .. })));
+    assert_eq!(store.count(LayerId::Parcels, &Query::all()).await.unwrap(), 0);
 }
 
 async fn attribute_tables_hold_no_geometry(store: &dyn Store) {

@@ -12,9 +12,9 @@ use serde_json::{Map, Value};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgDatabaseError, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, PgPool, Postgres, Row};
-use urbis_core::{Feature, FieldType, GeometryKind, LayerId};
+use urbis_core::{Feature, FieldType, LayerId};
 
-use crate::query::{column_type, filter_value, BindValue};
+use crate::query::{column_type, filter_value, row_values, BindValue};
 use crate::{wkb, Comparison, LayerCount, Near, Progress, Query, Result, Store, StoreError, StoreKind};
 
 /// The migrations, embedded at build time (`build.rs` rebuilds when the folder changes).
@@ -224,10 +224,6 @@ fn no_geometry(layer: LayerId) -> StoreError {
     StoreError::InvalidQuery { layer, reason: "this layer has no geometry".into() }
 }
 
-fn invalid(layer: LayerId, id: &str, reason: impl Into<String>) -> StoreError {
-    StoreError::InvalidFeature { layer, id: id.to_string(), reason: reason.into() }
-}
-
 /// `$n` limits are bigint; a limit past i64::MAX means no limit anyway.
 fn as_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -276,72 +272,6 @@ fn order_clause(layer: LayerId, q: &Query) -> Result<String> {
         Some((_, true)) => " ORDER BY \"id\" COLLATE \"C\" DESC".into(),
         _ => " ORDER BY \"id\" COLLATE \"C\"".into(),
     })
-}
-
-/// Checks a feature against its layer and returns its values in column order: id, geometry
-/// (EWKB, if the layer has one), the fields, extra (JSON text).
-fn row_values(layer: LayerId, f: &Feature) -> Result<Vec<BindValue>> {
-    let schema = layer.schema();
-    if let Some(name) = f.attributes.keys().find(|k| schema.field(k).is_none()) {
-        return Err(StoreError::UnknownField { layer, field: name.clone() });
-    }
-    let mut values = vec![BindValue::Text(Some(f.id.clone()))];
-    match (&f.geometry, schema.geometry) {
-        (Some(_), GeometryKind::None) => return Err(invalid(layer, &f.id, "this layer holds no geometry")),
-        (None, GeometryKind::None) => {}
-        (None, _) if schema.geometry_required => return Err(invalid(layer, &f.id, "a geometry is required")),
-        (None, _) => values.push(BindValue::Blob(None)),
-        (Some(g), kind) => {
-            // PostGIS refuses a geometry of another type than the column's; say which feature.
-            let fits = match kind {
-                GeometryKind::Point => matches!(g, Geometry::Point(_)),
-                GeometryKind::MultiLineString => matches!(g, Geometry::MultiLineString(_)),
-                GeometryKind::MultiPolygon => matches!(g, Geometry::MultiPolygon(_)),
-                GeometryKind::Geometry | GeometryKind::None => true,
-            };
-            if !fits {
-                let expected = kind.sql_name().unwrap_or("no geometry");
-                return Err(invalid(layer, &f.id, format!("expected a {expected}, found {}", geometry_name(g))));
-            }
-            let ewkb = wkb::to_ewkb(g).map_err(|reason| invalid(layer, &f.id, reason))?;
-            values.push(BindValue::Blob(Some(ewkb)));
-        }
-    }
-    for field in schema.fields {
-        let v = match f.attributes.get(field.name).filter(|v| !v.is_null()) {
-            Some(value) => {
-                let v = BindValue::from_json(field.ty, value);
-                // A value of the wrong JSON type would silently become NULL: refuse it instead.
-                if v == BindValue::null(field.ty) {
-                    return Err(invalid(
-                        layer,
-                        &f.id,
-                        format!("field `{}`: {value} is not a {:?} value", field.name, field.ty),
-                    ));
-                }
-                v
-            }
-            None => BindValue::null(field.ty),
-        };
-        values.push(v);
-    }
-    values.push(BindValue::Text(Some(Value::Object(f.extra.clone()).to_string())));
-    Ok(values)
-}
-
-fn geometry_name(g: &Geometry) -> &'static str {
-    match g {
-        Geometry::Point(_) => "POINT",
-        Geometry::Line(_) => "LINE",
-        Geometry::LineString(_) => "LINESTRING",
-        Geometry::Polygon(_) => "POLYGON",
-        Geometry::MultiPoint(_) => "MULTIPOINT",
-        Geometry::MultiLineString(_) => "MULTILINESTRING",
-        Geometry::MultiPolygon(_) => "MULTIPOLYGON",
-        Geometry::GeometryCollection(_) => "GEOMETRYCOLLECTION",
-        Geometry::Rect(_) => "RECT",
-        Geometry::Triangle(_) => "TRIANGLE",
-    }
 }
 
 /// The column list of writes, in [`row_values`] order.
@@ -473,7 +403,7 @@ async fn copy_features(
     for chunk in features.chunks(COPY_CHUNK) {
         buf.clear();
         for f in chunk {
-            match row_values(layer, f) {
+            match row_values(layer, f, wkb::to_ewkb) {
                 Ok(values) => csv_row(&mut buf, &values),
                 Err(e) => {
                     // The server answers an abort with an error of its own; ours is the one to report.
@@ -543,7 +473,7 @@ impl Store for PostgisStore {
 
     async fn create(&self, layer: LayerId, features: &[Feature]) -> Result<()> {
         // Check every feature before writing any, so a bad one fails fast with its own error.
-        let rows = features.iter().map(|f| row_values(layer, f)).collect::<Result<Vec<_>>>()?;
+        let rows = features.iter().map(|f| row_values(layer, f, wkb::to_ewkb)).collect::<Result<Vec<_>>>()?;
         let sql = insert_sql(layer);
         let mut tx = self.pool.begin().await?;
         for values in rows {
@@ -557,7 +487,7 @@ impl Store for PostgisStore {
     }
 
     async fn replace(&self, layer: LayerId, feature: &Feature) -> Result<()> {
-        let values = row_values(layer, feature)?;
+        let values = row_values(layer, feature, wkb::to_ewkb)?;
         let cols = write_columns(layer);
         // values[0] is the id: it moves to the WHERE clause as $1, the rest follow.
         let sets: Vec<String> = cols

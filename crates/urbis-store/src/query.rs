@@ -1,9 +1,10 @@
 //! What a read asks for: a bounding box, attribute filters, order and paging. Both backends
 //! compile it to parameterised SQL; values are always bound, never spliced into the text.
 
+use geo_types::Geometry;
 use geo_types::Rect;
 use serde_json::Value;
-use urbis_core::{FieldType, LayerId};
+use urbis_core::{Feature, FieldType, GeometryKind, LayerId};
 
 use crate::{Result, StoreError};
 
@@ -152,4 +153,68 @@ impl BindValue {
     pub(crate) fn null(ty: FieldType) -> BindValue {
         BindValue::from_json(ty, &Value::Null)
     }
+}
+
+fn invalid(layer: LayerId, id: &str, reason: impl Into<String>) -> StoreError {
+    StoreError::InvalidFeature { layer, id: id.to_string(), reason: reason.into() }
+}
+
+/// Checks a feature against its layer and returns its values in column order: id, geometry
+/// (encoded by `encode`, if the layer has one), the fields, extra (JSON text).
+pub(crate) fn row_values(
+    layer: LayerId,
+    f: &Feature,
+    encode: fn(&Geometry) -> Result<Vec<u8>, String>,
+) -> Result<Vec<BindValue>> {
+    let schema = layer.schema();
+    if let Some(name) = f.attributes.keys().find(|k| schema.field(k).is_none()) {
+        return Err(StoreError::UnknownField { layer, field: name.clone() });
+    }
+    let mut values = vec![BindValue::Text(Some(f.id.clone()))];
+    match (&f.geometry, schema.geometry) {
+        (Some(_), GeometryKind::None) => return Err(invalid(layer, &f.id, "this layer holds no geometry")),
+        (None, GeometryKind::None) => {}
+        (None, _) if schema.geometry_required => return Err(invalid(layer, &f.id, "a geometry is required")),
+        (None, _) => values.push(BindValue::Blob(None)),
+        (Some(g), kind) => {
+            // A geometry of another type than the column's: PostGIS would refuse it, GIS clients would
+            // misread it from a GeoPackage. Say which feature.
+            let fits = match kind {
+                GeometryKind::Point => matches!(g, Geometry::Point(_)),
+                GeometryKind::MultiLineString => matches!(g, Geometry::MultiLineString(_)),
+                GeometryKind::MultiPolygon => matches!(g, Geometry::MultiPolygon(_)),
+                GeometryKind::Geometry | GeometryKind::None => true,
+            };
+            if !fits {
+                let expected = kind.sql_name().unwrap_or("no geometry");
+                return Err(invalid(
+                    layer,
+                    &f.id,
+                    format!("expected a {expected}, found {}", urbis_core::validate::geometry_name(g)),
+                ));
+            }
+            let blob = encode(g).map_err(|reason| invalid(layer, &f.id, reason))?;
+            values.push(BindValue::Blob(Some(blob)));
+        }
+    }
+    for field in schema.fields {
+        let v = match f.attributes.get(field.name).filter(|v| !v.is_null()) {
+            Some(value) => {
+                let v = BindValue::from_json(field.ty, value);
+                // A value of the wrong JSON type would silently become NULL: refuse it instead.
+                if v == BindValue::null(field.ty) {
+                    return Err(invalid(
+                        layer,
+                        &f.id,
+                        format!("field `{}`: {value} is not a {:?} value", field.name, field.ty),
+                    ));
+                }
+                v
+            }
+            None => BindValue::null(field.ty),
+        };
+        values.push(v);
+    }
+    values.push(BindValue::Text(Some(Value::Object(f.extra.clone()).to_string())));
+    Ok(values)
 }

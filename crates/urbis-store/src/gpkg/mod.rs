@@ -18,7 +18,7 @@ use sqlx::{Row, Sqlite, SqlitePool};
 use urbis_core::geodesy::{distance_m, expand_by_metres};
 use urbis_core::{Feature, FieldType, LayerId};
 
-use crate::query::{column_type, filter_value, BindValue};
+use crate::query::{column_type, filter_value, row_values, BindValue};
 use crate::{wkb, LayerCount, Near, Progress, Query, Result, Store, StoreError, StoreKind};
 
 pub struct GpkgStore {
@@ -229,41 +229,6 @@ impl GpkgStore {
         format!("INSERT INTO {} ({}) VALUES {}", layer.name(), Self::columns(layer), vec![one; rows].join(", "))
     }
 
-    fn row_values(layer: LayerId, f: &Feature) -> Result<Vec<BindValue>> {
-        let schema = layer.schema();
-        let mut v = vec![BindValue::Text(Some(f.id.clone()))];
-        if schema.has_geometry() {
-            let blob = match &f.geometry {
-                Some(g) => Some(wkb::to_gpkg(g).map_err(|reason| StoreError::InvalidFeature {
-                    layer,
-                    id: f.id.clone(),
-                    reason,
-                })?),
-                None => None,
-            };
-            v.push(BindValue::Blob(blob));
-        } else if f.geometry.is_some() {
-            return Err(StoreError::InvalidFeature {
-                layer,
-                id: f.id.clone(),
-                reason: "this layer holds no geometry".into(),
-            });
-        }
-        for field in schema.fields {
-            v.push(match f.attributes.get(field.name) {
-                Some(value) => BindValue::from_json(field.ty, value),
-                None => BindValue::null(field.ty),
-            });
-        }
-        for name in f.attributes.keys() {
-            if schema.field(name).is_none() {
-                return Err(StoreError::UnknownField { layer, field: name.clone() });
-            }
-        }
-        v.push(BindValue::Text(Some(Value::Object(f.extra.clone()).to_string())));
-        Ok(v)
-    }
-
     async fn insert_all(
         tx: &mut sqlx::SqliteConnection,
         layer: LayerId,
@@ -279,7 +244,7 @@ impl GpkgStore {
             let sql = Self::insert_sql(layer, chunk.len());
             let mut q = sqlx::query(&sql);
             for f in chunk {
-                for b in Self::row_values(layer, f)? {
+                for b in row_values(layer, f, wkb::to_gpkg)? {
                     q = bind(q, b);
                 }
             }
@@ -442,7 +407,7 @@ impl Store for GpkgStore {
         sets.extend(schema.fields.iter().map(|f| format!("{} = ?", f.name)));
         sets.push("extra = ?".into());
         let sql = format!("UPDATE {} SET {} WHERE id = ?", layer.name(), sets.join(", "));
-        let mut values = Self::row_values(layer, feature)?;
+        let mut values = row_values(layer, feature, wkb::to_gpkg)?;
         let id = values.remove(0);
         values.push(id);
         let mut tx = self.pool.begin().await?;
