@@ -62,11 +62,11 @@ bench() { # name, urbis seconds, ogr2ogr seconds
 
 echo "measuring ($runs runs each) …" >&2
 # GeoPackage
-u=$(median "rm -f $work/u.gpkg" "$urbis" import --store "$work/u.gpkg" --layer parcels --map "$work/parcels.toml" \
+u=$(median "rm -f $work/u.gpkg" "$urbis" import --report-dir "$work" --store "$work/u.gpkg" --layer parcels --map "$work/parcels.toml" \
     --skip-invalid --make-valid "$parcels")
 o=$(median "rm -f $work/o.gpkg" ogr2ogr -f GPKG "$work/o.gpkg" "$parcels" -nln parcels)
 bench "parcels → GeoPackage" "$u" "$o"
-u=$(median "rm -f $work/u.gpkg" "$urbis" import --store "$work/u.gpkg" --layer roads --skip-invalid "$porto")
+u=$(median "rm -f $work/u.gpkg" "$urbis" import --report-dir "$work" --store "$work/u.gpkg" --layer roads --skip-invalid "$porto")
 o=$(median "rm -f $work/o.gpkg" ogr2ogr -f GPKG "$work/o.gpkg" "$porto" lines -where "highway IS NOT NULL" -nln roads)
 bench "Porto roads → GeoPackage" "$u" "$o"
 
@@ -74,12 +74,12 @@ bench "Porto roads → GeoPackage" "$u" "$o"
 "$urbis" migrate --store "$pg_url/u" >/dev/null 2>&1 || { fresh_db u; "$urbis" migrate --store "$pg_url/u" >/dev/null; }
 fresh_db u
 "$urbis" migrate --store "$pg_url/u" >/dev/null
-u=$(median "" "$urbis" import --store "$pg_url/u" --layer parcels --map "$work/parcels.toml" --skip-invalid --make-valid \
+u=$(median "" "$urbis" import --report-dir "$work" --store "$pg_url/u" --layer parcels --map "$work/parcels.toml" --skip-invalid --make-valid \
     --replace "$parcels")
 o=$(median "fresh_db o" ogr2ogr -f PostgreSQL "PG:host=127.0.0.1 port=$PG_PORT user=postgres dbname=o" "$parcels" \
     -nln parcels)
 bench "parcels → PostGIS" "$u" "$o"
-u=$(median "" "$urbis" import --store "$pg_url/u" --layer roads --skip-invalid --replace "$porto")
+u=$(median "" "$urbis" import --report-dir "$work" --store "$pg_url/u" --layer roads --skip-invalid --replace "$porto")
 o=$(median "fresh_db o" ogr2ogr -f PostgreSQL "PG:host=127.0.0.1 port=$PG_PORT user=postgres dbname=o" "$porto" lines \
     -where "highway IS NOT NULL" -nln roads)
 bench "Porto roads → PostGIS" "$u" "$o"

@@ -312,6 +312,9 @@ fn check_polygons(
         }
     }
     let mp = mp.orient(geo::orient::Direction::Default);
+    if plainly_valid(&mp) {
+        return Ok(mp);
+    }
     let errors = mp.validation_errors();
     if errors.is_empty() {
         return Ok(mp);
@@ -329,6 +332,52 @@ fn check_polygons(
         },
         GeometryPolicy::Reject => Err(errors.iter().map(|e| Problem::new("geometry", e.to_string())).collect()),
     }
+}
+
+/// Rings up to this many segments are checked pairwise; longer ones go to the general validator.
+const SMALL_RING: usize = 256;
+
+/// Most city polygons are one small ring without holes: such a polygon is valid exactly when its
+/// ring is simple and encloses some area. Checking that pairwise is much cheaper, for small rings,
+/// than the general validator's spatial index; anything else goes to the general validator.
+fn plainly_valid(mp: &MultiPolygon) -> bool {
+    use geo::Area;
+    match mp.0.as_slice() {
+        [p] if p.interiors().is_empty() && p.exterior().0.len() <= SMALL_RING + 1 => {
+            p.unsigned_area() > 0.0 && ring_is_simple(p.exterior())
+        }
+        _ => false,
+    }
+}
+
+/// A closed ring is simple when no two of its segments meet except consecutive ones at their
+/// shared vertex.
+fn ring_is_simple(ring: &LineString) -> bool {
+    use geo::line_intersection::{line_intersection, LineIntersection};
+    let segments: Vec<geo::Line> = ring.lines().collect();
+    let n = segments.len();
+    for i in 0..n {
+        for j in i + 1..n {
+            let adjacent = j == i + 1 || (i == 0 && j == n - 1);
+            let shared = if j == i + 1 { segments[i].end } else { segments[i].start };
+            // Consecutive segments meet at their shared vertex, nowhere else (collinear
+            // neighbours, common in parcels, meet there too, as a zero-length overlap).
+            let touches_only_at_shared = |p: geo::Coord, q: geo::Coord| adjacent && p == shared && q == shared;
+            let fine = match line_intersection(segments[i], segments[j]) {
+                None => true,
+                Some(LineIntersection::Collinear { intersection }) => {
+                    touches_only_at_shared(intersection.start, intersection.end)
+                }
+                Some(LineIntersection::SinglePoint { intersection, .. }) => {
+                    touches_only_at_shared(intersection, intersection)
+                }
+            };
+            if !fine {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// Rebuilds an invalid multipolygon: first by triangulation with the odd-even rule (Ledoux et
@@ -428,6 +477,31 @@ mod tests {
             let mut again = parcel(bowtie_again());
             check_feature(&PARCELS, &mut again, GeometryPolicy::MakeValid);
             assert_eq!(again.geometry, f.geometry);
+        }
+    }
+
+    #[test]
+    fn the_quick_check_agrees_with_the_general_validator() {
+        use geo::Area;
+        let cases: Vec<Polygon> = vec![
+            polygon![(x: 0., y: 0.), (x: 1., y: 0.), (x: 1., y: 1.), (x: 0., y: 1.)],
+            polygon![(x: 0., y: 0.), (x: 0., y: 1.), (x: 1., y: 0.), (x: 1., y: 1.)], // bowtie
+            polygon![(x: 0., y: 0.), (x: 2., y: 0.), (x: 1., y: 0.), (x: 1., y: 1.)], // spike back on itself
+            polygon![(x: 0., y: 0.), (x: 2., y: 0.), (x: 2., y: 2.), (x: 1., y: 0.), (x: 0., y: 2.)], // touches itself
+            polygon![(x: 0., y: 0.), (x: 1., y: 0.), (x: 2., y: 0.)],                 // no area
+            polygon![(x: 0., y: 0.), (x: 3., y: 0.), (x: 3., y: 3.), (x: 2., y: 1.), (x: 1., y: 2.), (x: 0., y: 3.)],
+            polygon![(x: 0., y: 0.), (x: 1., y: 0.), (x: 2., y: 0.), (x: 2., y: 2.), (x: 0., y: 2.)], // collinear run
+        ];
+        for p in cases {
+            let mp = MultiPolygon(vec![p.clone()]).orient(geo::orient::Direction::Default);
+            let quick = plainly_valid(&mp);
+            // The quick check may pass a polygon to the general validator, never pass an invalid one.
+            assert!(!quick || mp.is_valid(), "{p:?}");
+            // Ordinary valid polygons take the quick path (geo also calls a ring without area valid;
+            // the quick check does not, and leaves it to the general validator).
+            if mp.is_valid() && p.unsigned_area() > 0.0 {
+                assert!(quick, "{p:?} is valid but not plainly so");
+            }
         }
     }
 

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use geo::CoordsIter;
 use geo_types::Geometry;
 use serde_json::{Map, Value};
-use urbis_core::feature::coerce;
 use urbis_core::validate::{check_feature, GeometryPolicy};
 use urbis_core::{Feature, LayerId, Repairs};
 
@@ -43,51 +42,40 @@ pub struct RejectedFeature {
     pub geometry: Option<Geometry>,
 }
 
+/// One source feature after mapping and checking, before ids are compared across the file.
+struct Outcome {
+    source: SourceFeature,
+    feature: Feature,
+    problems: Vec<(String, String)>,
+    repairs: Repairs,
+}
+
+/// Checks every feature (in parallel: each is independent), then compares ids across the file
+/// in source order, so that the first of two features with one id is kept and the second named.
 pub fn check(features: Vec<SourceFeature>, options: &ImportOptions, progress: &dyn ImportProgress) -> Checked {
+    use rayon::prelude::*;
     let schema = options.layer.schema();
     let policy = if options.make_valid { GeometryPolicy::MakeValid } else { GeometryPolicy::Reject };
     let mut out = Checked { read: features.len() as u64, ..Checked::default() };
-    let mut seen: HashMap<String, u64> = HashMap::with_capacity(features.len());
-    for (n, source) in features.into_iter().enumerate() {
-        if n % 1000 == 0 {
-            progress.advance(n as u64);
-        }
-        let geometry = source.geometry.clone().ok().flatten();
-        let (mut feature, id_problem) = crate::mapping::apply(schema, &options.mapping, &source, geometry);
-        let mut problems: Vec<(String, String)> = vec![];
-        if let Err(reason) = &source.geometry {
-            problems.push(("geometry".into(), reason.clone()));
-        }
-        if let Some(reason) = id_problem {
-            problems.push(("id".into(), reason));
-        }
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let outcomes: Vec<Outcome> = features
+        .into_par_iter()
+        .map(|source| {
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if n.is_multiple_of(1000) {
+                progress.advance(n);
+            }
+            check_one(schema, options, policy, source)
+        })
+        .collect();
+    progress.advance(out.read);
+    let mut seen: HashMap<String, u64> = HashMap::with_capacity(outcomes.len());
+    for Outcome { source, mut feature, mut problems, repairs } in outcomes {
         if !feature.id.is_empty() {
             if let Some(first) = seen.get(&feature.id) {
                 problems.push(("id".into(), format!("duplicate id `{}`: feature {first} has it too", feature.id)));
             } else {
                 seen.insert(feature.id.clone(), source.index);
-            }
-        }
-        // Values are coerced here, field by field, so that every wrong value is named at once:
-        // the core stops at the first and then reports the others' fields as missing.
-        for field in schema.fields {
-            if let Some(value) = feature.attributes.remove(field.name) {
-                match coerce(field.name, field.ty, value) {
-                    Ok(Some(v)) => {
-                        feature.attributes.insert(field.name.to_string(), v);
-                    }
-                    Ok(None) => {}
-                    Err(e) => problems.push((field.name.to_string(), e.to_string())),
-                }
-            }
-        }
-        let report = check_feature(schema, &mut feature, policy);
-        for p in report.problems {
-            // Already said more precisely above.
-            let said =
-                (p.field == "geometry" && source.geometry.is_err()) || problems.iter().any(|(f, _)| *f == p.field);
-            if !said {
-                problems.push((p.field, p.reason));
             }
         }
         if problems.is_empty() {
@@ -97,14 +85,14 @@ pub fn check(features: Vec<SourceFeature>, options: &ImportOptions, progress: &d
                     feature.attributes.insert("area_m2".into(), Value::from((area * 100.0).round() / 100.0));
                 }
             }
-            let mut repairs = report.repairs;
-            repairs.closed_rings += source.closed_rings;
             if repairs.any() {
                 out.repaired += 1;
             }
             out.repairs.add(repairs);
             out.features.push(feature);
         } else {
+            // Fields in the order the checks found them, the id first as the source gave it.
+            problems.sort_by_key(|(field, _)| field != "id");
             let id = if feature.id.is_empty() { source.id.clone() } else { Some(feature.id.clone()) };
             let rejections = problems
                 .into_iter()
@@ -116,4 +104,32 @@ pub fn check(features: Vec<SourceFeature>, options: &ImportOptions, progress: &d
         }
     }
     out
+}
+
+fn check_one(
+    schema: &'static urbis_core::LayerSchema,
+    options: &ImportOptions,
+    policy: GeometryPolicy,
+    source: SourceFeature,
+) -> Outcome {
+    let geometry = source.geometry.clone().ok().flatten();
+    let (mut feature, id_problem) = crate::mapping::apply(schema, &options.mapping, &source, geometry);
+    let mut problems: Vec<(String, String)> = vec![];
+    if let Err(reason) = &source.geometry {
+        problems.push(("geometry".into(), reason.clone()));
+    }
+    if let Some(reason) = id_problem {
+        problems.push(("id".into(), reason));
+    }
+    let report = check_feature(schema, &mut feature, policy);
+    for p in report.problems {
+        // Already said more precisely above.
+        let said = (p.field == "geometry" && source.geometry.is_err()) || problems.iter().any(|(f, _)| *f == p.field);
+        if !said {
+            problems.push((p.field, p.reason));
+        }
+    }
+    let mut repairs = report.repairs;
+    repairs.closed_rings += source.closed_rings;
+    Outcome { source, feature, problems, repairs }
 }
