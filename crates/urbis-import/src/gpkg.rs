@@ -131,24 +131,11 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The GeoPackage binary header: `GP`, version, flags (byte order, envelope size, empty), the SRS
-/// id, the envelope, then standard WKB.
+/// A GeoPackage geometry blob (header, then WKB), read with the store's codec.
 pub fn decode(blob: &[u8]) -> Result<geo_types::Geometry, String> {
-    use geozero::ToGeo;
-    if blob.len() < 8 || &blob[0..2] != b"GP" {
-        return Err("not a GeoPackage geometry (no GP header)".into());
-    }
-    let flags = blob[3];
-    let envelope = match (flags >> 1) & 0b111 {
-        0 => 0,
-        1 => 32,
-        2 | 3 => 48,
-        4 => 64,
-        other => return Err(format!("invalid envelope code {other} in the GeoPackage geometry header")),
-    };
-    let wkb = blob.get(8 + envelope..).ok_or("truncated GeoPackage geometry header")?;
-    if flags & 0b1_0000 != 0 {
+    let parsed = urbis_store::wkb::parse_gpkg(blob)?;
+    if parsed.empty {
         return Err("the geometry is empty (GeoPackage empty flag)".into());
     }
-    geozero::wkb::Wkb(wkb.to_vec()).to_geo().map_err(|e| format!("unreadable WKB: {e}"))
+    urbis_store::wkb::from_wkb(parsed.wkb).map_err(|e| format!("unreadable WKB: {e}"))
 }

@@ -5,7 +5,7 @@
 pub mod gpkg;
 pub mod postgis;
 mod query;
-mod wkb;
+pub mod wkb;
 
 use async_trait::async_trait;
 use geo_types::{Geometry, Point, Rect};
