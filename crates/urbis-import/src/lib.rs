@@ -174,8 +174,10 @@ pub async fn read_features(
 ) -> Result<Checked, ImportError> {
     let file = || path.to_path_buf();
     progress.phase("reading", None);
+    let started = std::time::Instant::now();
     let format = format::detect(path)?;
     let mut source = format::read(path, format, options).await?;
+    tracing::debug!(file = %path.display(), features = source.features.len(), seconds = started.elapsed().as_secs_f64(), "read");
     // GDAL reprojects as it reads; everything else is reprojected here. The mapping's CRS
     // overrides the file's: it is how a user corrects a file that declares the wrong one.
     if format != format::Format::Gdal {
@@ -204,8 +206,10 @@ pub async fn read_features(
         .check(options.layer.schema(), &source.features)
         .map_err(|reason| ImportError::Mapping { file: file(), reason })?;
     progress.phase("checking", Some(source.features.len() as u64));
+    let started = std::time::Instant::now();
     let checked = check::check(source.features, options, progress);
     progress.advance(checked.read);
+    tracing::debug!(file = %path.display(), seconds = started.elapsed().as_secs_f64(), "checked");
     Ok(checked)
 }
 
@@ -229,10 +233,12 @@ pub async fn import_file(
     };
     progress.phase("writing", Some(checked.features.len() as u64));
     let advance = |done: u64| progress.advance(done);
+    let started = std::time::Instant::now();
     let written = store
         .bulk_load(options.layer, &checked.features, options.replace, &advance)
         .await
         .map_err(|source| ImportError::Store { file: path.to_path_buf(), source })?;
+    tracing::debug!(file = %path.display(), written, seconds = started.elapsed().as_secs_f64(), "written");
     Ok(ImportSummary {
         file: path.to_path_buf(),
         layer: options.layer,

@@ -40,6 +40,9 @@ impl GpkgStore {
             // A rollback journal, not WAL: the file alone is the GeoPackage, as GIS tools expect.
             .journal_mode(SqliteJournalMode::Delete)
             .busy_timeout(Duration::from_secs(30))
+            // A bulk load touches every page of the table and its R*Tree: a page cache that holds
+            // them (64 MiB) keeps SQLite from spilling half-written pages to the file mid-transaction.
+            .pragma("cache_size", "-65536")
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
