@@ -256,6 +256,16 @@ async fn bulk_load_is_all_or_nothing(store: &dyn Store) {
     assert_eq!(n, 5000);
     assert_eq!(last.load(std::sync::atomic::Ordering::Relaxed), 5000);
     assert_eq!(store.count(LayerId::Parcels, &Query::all()).await.unwrap(), 5000);
+    // The spatial index holds every loaded feature: a box around row 17, columns 40 to 42.
+    let b = Rect::new(
+        Coord { x: -71.2 + 0.040 + 0.0001, y: 42.3 + 0.017 + 0.0001 },
+        Coord { x: -71.2 + 0.042 + 0.0001, y: 42.3 + 0.017 + 0.0002 },
+    );
+    let ids: Vec<String> =
+        store.query(LayerId::Parcels, &Query::all().bbox(b)).await.unwrap().into_iter().map(|f| f.id).collect();
+    assert_eq!(ids, ["b01740", "b01741", "b01742"]);
+    let near = store.nearest(LayerId::Parcels, geo::Point::new(-71.2 + 0.0995, 42.3 + 0.0495), 1).await.unwrap();
+    assert_eq!(near[0].feature.id, "b04999");
 
     // A batch with an id already stored fails whole, even when asked to replace nothing.
     let mut bad = many[..10].to_vec();

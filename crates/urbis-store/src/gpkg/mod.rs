@@ -522,10 +522,30 @@ impl Store for GpkgStore {
     ) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
         let written = async {
+            let t = layer.name();
             if replace_all {
-                sqlx::query(&format!("DELETE FROM {}", layer.name())).execute(&mut *tx).await?;
+                sqlx::query(&format!("DELETE FROM {t}")).execute(&mut *tx).await?;
             }
+            // Indexing row by row through the trigger costs more than indexing the new rows at
+            // the end in one statement; the trigger is back before the transaction ends.
+            let defer_index = layer.schema().has_geometry() && features.len() >= 1000;
+            let last_fid: i64 = if defer_index {
+                sqlx::query(&format!("DROP TRIGGER rtree_{t}_geom_insert")).execute(&mut *tx).await?;
+                sqlx::query_scalar(&format!("SELECT coalesce(max(fid), 0) FROM {t}")).fetch_one(&mut *tx).await?
+            } else {
+                0
+            };
             let n = Self::insert_all(&mut tx, layer, features, progress).await?;
+            if defer_index {
+                sqlx::query(&format!(
+                    "INSERT OR REPLACE INTO rtree_{t}_geom SELECT fid, ST_MinX(geom), ST_MaxX(geom), ST_MinY(geom), \
+                     ST_MaxY(geom) FROM {t} WHERE fid > ? AND geom NOT NULL AND NOT ST_IsEmpty(geom)"
+                ))
+                .bind(last_fid)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(&schema::rtree_insert_trigger(t)).execute(&mut *tx).await?;
+            }
             Self::touch_contents(&mut tx, layer).await?;
             Ok(n)
         }

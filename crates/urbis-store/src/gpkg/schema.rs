@@ -121,6 +121,18 @@ fn layer_statements(layer: LayerId) -> Vec<String> {
     s
 }
 
+/// The trigger that indexes each new row. Bulk loads drop it, index the new rows in one
+/// statement, and create it again, all in their transaction.
+pub fn rtree_insert_trigger(t: &str) -> String {
+    let r = format!("rtree_{t}_geom");
+    format!(
+        "CREATE TRIGGER {r}_insert AFTER INSERT ON {t} \
+         WHEN (new.geom NOT NULL AND NOT ST_IsEmpty(NEW.geom)) \
+         BEGIN INSERT OR REPLACE INTO {r} VALUES (NEW.fid, ST_MinX(NEW.geom), ST_MaxX(NEW.geom), \
+         ST_MinY(NEW.geom), ST_MaxY(NEW.geom)); END"
+    )
+}
+
 /// The R*Tree extension exactly as GeoPackage 1.3 specifies it, so that GDAL and QGIS keep the
 /// index up to date when they edit the file too.
 fn rtree_statements(t: &str) -> Vec<String> {
@@ -132,11 +144,7 @@ fn rtree_statements(t: &str) -> Vec<String> {
              'http://www.geopackage.org/spec120/#extension_rtree', 'write-only')"
         ),
         format!("CREATE VIRTUAL TABLE {r} USING rtree(id, minx, maxx, miny, maxy)"),
-        format!(
-            "CREATE TRIGGER {r}_insert AFTER INSERT ON {t} \
-             WHEN (new.geom NOT NULL AND NOT ST_IsEmpty(NEW.geom)) \
-             BEGIN INSERT OR REPLACE INTO {r} VALUES ({vals}); END"
-        ),
+        rtree_insert_trigger(t),
         format!(
             "CREATE TRIGGER {r}_update1 AFTER UPDATE OF geom ON {t} \
              WHEN OLD.fid = NEW.fid AND (NEW.geom NOTNULL AND NOT ST_IsEmpty(NEW.geom)) \
