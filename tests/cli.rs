@@ -137,3 +137,67 @@ fn config_file_errors_name_the_file_and_the_key() {
     assert!(ok, "{err}");
     assert!(out.contains("parcels"), "{out}");
 }
+
+/// QGIS (Debian python3-qgis, headless) opens the demo city as it is: every layer valid, with the
+/// store's count, its geometry type and EPSG:4326.
+#[test]
+fn qgis_opens_the_demo_city() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("demo.gpkg");
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-samples");
+    let (ok, out, err) =
+        run(urbis().args(["demo", "--no-serve", "--store"]).arg(&store).arg("--data-samples").arg(&samples));
+    assert!(ok, "{out}{err}");
+    let (ok, layers, err) = run(urbis().args(["layers", "--store"]).arg(&store));
+    assert!(ok, "{err}");
+    let counts: Vec<(String, u64)> = layers
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some((w.next()?.to_string(), w.next()?.parse().ok()?))
+        })
+        .collect();
+    assert_eq!(counts.len(), 10, "{layers}");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/qgis_layers.py");
+    let runtime = dir.path().join("xdg");
+    std::fs::create_dir(&runtime).unwrap();
+    std::fs::set_permissions(&runtime, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let out = Command::new("/usr/bin/python3")
+        .arg(&script)
+        .arg(&store)
+        .args(counts.iter().map(|(name, _)| name.as_str()))
+        .env("QT_QPA_PLATFORM", "offscreen")
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .output()
+        .expect("python3 with python3-qgis runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "QGIS failed: {}{}", stdout, String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // GDAL (under QGIS) complains of values that do not follow the GeoPackage format.
+    assert!(!stderr.contains("Non-conformant"), "{stderr}");
+    let json_line = stdout.lines().rev().find(|l| l.starts_with('{')).expect("QGIS printed its view");
+    let seen: serde_json::Value = serde_json::from_str(json_line).unwrap();
+    for (name, count) in &counts {
+        let layer = &seen[name];
+        assert_eq!(layer["valid"], true, "{name}: {layer}");
+        assert_eq!(layer["count"], *count, "{name}: {layer}");
+        let layer_id: urbis_core::LayerId = name.parse().unwrap();
+        let expected = match layer_id.schema().geometry {
+            urbis_core::GeometryKind::None => "NoGeometry",
+            urbis_core::GeometryKind::Point => "Point",
+            urbis_core::GeometryKind::MultiLineString => "MultiLineString",
+            urbis_core::GeometryKind::MultiPolygon => "MultiPolygon",
+            // A layer of any geometry: QGIS names the type of what it holds (the demo's
+            // utilities are all points, its permits' sites polygons and points).
+            urbis_core::GeometryKind::Geometry => layer["geometry"].as_str().unwrap_or("NoGeometry"),
+        };
+        assert_eq!(layer["geometry"], expected, "{name}: {layer}");
+        if layer_id.schema().has_geometry() {
+            assert_ne!(layer["geometry"], "NoGeometry", "{name}: {layer}");
+        }
+        if expected != "NoGeometry" {
+            assert_eq!(layer["crs"], "EPSG:4326", "{name}: {layer}");
+        }
+    }
+    assert!(seen["parcels"]["count"].as_u64().unwrap() > 13_000);
+}

@@ -122,6 +122,8 @@ async fn every_field_type_round_trips(store: &dyn Store) {
         .with("satisfaction", 4);
     permit.extra.insert("source".into(), json!({"case": 7, "ok": true}));
     store.create(LayerId::Permits, std::slice::from_ref(&permit)).await.unwrap();
+    // Instants come back in GeoPackage's DATETIME form, whatever form they went in.
+    permit.attributes.insert("received_at".into(), json!("2026-10-01T09:30:00.000Z"));
     assert_eq!(store.get(LayerId::Permits, "d-1").await.unwrap(), Some(permit));
 
     let centre = Feature::new("c-1", Some(point!(x: -71.1055, y: 42.367).into()))

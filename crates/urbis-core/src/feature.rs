@@ -160,7 +160,7 @@ pub fn coerce(field: &str, ty: FieldType, value: Value) -> Result<Option<Value>,
                 let ms = n.as_i64().ok_or_else(|| wrong("a date and time (RFC 3339)", &value))?;
                 let t = DateTime::<Utc>::from_timestamp_millis(ms)
                     .ok_or_else(|| wrong("a date and time (RFC 3339)", &value))?;
-                Value::String(t.to_rfc3339_opts(SecondsFormat::Secs, true))
+                Value::String(t.to_rfc3339_opts(SecondsFormat::Millis, true))
             }
             _ => return Err(wrong("a date and time (RFC 3339)", &value)),
         },
@@ -184,26 +184,27 @@ fn parse_date(s: &str) -> Option<String> {
     parse_datetime(s).map(|t| t[..10].to_string())
 }
 
-/// Parses the date-time forms met in city data and returns RFC 3339 in UTC, seconds precision.
+/// Parses the date-time forms met in city data and returns RFC 3339 in UTC with milliseconds,
+/// the form GeoPackage prescribes for DATETIME (`2024-05-01T09:30:00.000Z`).
 pub fn parse_datetime(s: &str) -> Option<String> {
     let s = s.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::Secs, true));
+        return Some(t.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::Millis, true));
     }
     // PostgreSQL's text form: `2024-05-01 09:30:00+00`.
     for fmt in ["%Y-%m-%d %H:%M:%S%#z", "%Y-%m-%d %H:%M:%S%.f%#z"] {
         if let Ok(t) = DateTime::parse_from_str(s, fmt) {
-            return Some(t.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::Secs, true));
+            return Some(t.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::Millis, true));
         }
     }
     for fmt in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%.f", "%Y/%m/%d %H:%M:%S%#z"] {
         if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
-            return Some(t.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true));
+            return Some(t.and_utc().to_rfc3339_opts(SecondsFormat::Millis, true));
         }
     }
     for fmt in ["%Y-%m-%d", "%m/%d/%Y"] {
         if let Ok(d) = NaiveDate::parse_from_str(s, fmt) {
-            return Some(d.and_hms_opt(0, 0, 0)?.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true));
+            return Some(d.and_hms_opt(0, 0, 0)?.and_utc().to_rfc3339_opts(SecondsFormat::Millis, true));
         }
     }
     None
@@ -234,11 +235,11 @@ mod tests {
         assert_eq!(coerce("d", FieldType::Date, json!("5/3/2012")).unwrap(), Some(json!("2012-05-03")));
         assert_eq!(
             coerce("t", FieldType::DateTime, json!("2024-05-01 09:30:00+02")).unwrap(),
-            Some(json!("2024-05-01T07:30:00Z"))
+            Some(json!("2024-05-01T07:30:00.000Z"))
         );
         assert_eq!(
             coerce("t", FieldType::DateTime, json!(1_336_003_200_000i64)).unwrap(),
-            Some(json!("2012-05-03T00:00:00Z"))
+            Some(json!("2012-05-03T00:00:00.000Z"))
         );
         assert_eq!(coerce("j", FieldType::Json, json!("[\"a\"]")).unwrap(), Some(json!(["a"])));
         let err = coerce("height", FieldType::Real, json!("tall")).unwrap_err().to_string();

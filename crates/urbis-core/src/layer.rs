@@ -113,7 +113,7 @@ pub enum FieldType {
     Boolean,
     /// A calendar date, `YYYY-MM-DD`.
     Date,
-    /// An instant, RFC 3339 in UTC (`2024-05-01T09:30:00Z`).
+    /// An instant, RFC 3339 in UTC with milliseconds (`2024-05-01T09:30:00.000Z`).
     DateTime,
     /// A JSON value (lists of uses, personal data, …).
     Json,

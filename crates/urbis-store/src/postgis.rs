@@ -129,7 +129,7 @@ fn select_list(layer: LayerId) -> String {
         let c = ident(f.name);
         cols.push(match f.ty {
             FieldType::Date => format!("to_char({c}, 'YYYY-MM-DD')"),
-            FieldType::DateTime => format!("to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"),
+            FieldType::DateTime => format!("to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"),
             _ => c,
         });
     }

@@ -200,6 +200,17 @@ pub(crate) fn row_values(
     for field in schema.fields {
         let v = match f.attributes.get(field.name).filter(|v| !v.is_null()) {
             Some(value) => {
+                // Instants are kept in one form on both stores (the one GeoPackage prescribes).
+                let canonical;
+                let value = match (field.ty, value) {
+                    (FieldType::DateTime, Value::String(text)) => {
+                        canonical = Value::String(urbis_core::feature::parse_datetime(text).ok_or_else(|| {
+                            invalid(layer, &f.id, format!("field `{}`: `{text}` is not a date and time", field.name))
+                        })?);
+                        &canonical
+                    }
+                    _ => value,
+                };
                 let v = BindValue::from_json(field.ty, value);
                 // A value of the wrong JSON type would silently become NULL: refuse it instead.
                 if v == BindValue::null(field.ty) {

@@ -159,7 +159,7 @@ async fn create_get_replace_delete_and_duplicates() {
     let instant = Feature::new("e-1", None)
         .with("permit_id", "d-1")
         .with("seq", 1)
-        .with("at", "2024-05-01T09:30:00Z")
+        .with("at", "2024-05-01T09:30:00.000Z")
         .with("kind", "received");
     store.create(LayerId::PermitEvents, std::slice::from_ref(&instant)).await.unwrap();
     assert_eq!(store.get(LayerId::PermitEvents, "e-1").await.unwrap(), Some(instant));
@@ -282,7 +282,10 @@ async fn query_by_bbox_filters_order_and_pages() {
         Feature::new(id, None).with("permit_id", "d").with("seq", 1).with("at", at).with("kind", "note")
     };
     store
-        .create(LayerId::PermitEvents, &[event("e1", "2024-05-01T09:30:00Z"), event("e2", "2024-05-02T00:00:00Z")])
+        .create(
+            LayerId::PermitEvents,
+            &[event("e1", "2024-05-01T09:30:00.000Z"), event("e2", "2024-05-02T00:00:00.000Z")],
+        )
         .await
         .unwrap();
     let q = Query::all().filter(AttributeFilter::new("at", Comparison::Lt, "2024-05-01 12:00:00+02"));
@@ -438,7 +441,7 @@ async fn bulk_load_copies_thousands_and_rolls_back_on_a_duplicate() {
         .collect();
     assert_eq!(store.bulk_load(LayerId::PermitEvents, &events, false, &|_| {}).await.unwrap(), 300);
     let e = store.get(LayerId::PermitEvents, "e061").await.unwrap().unwrap();
-    assert_eq!(e.text("at"), Some("2024-05-01T09:01:01Z"));
+    assert_eq!(e.text("at"), Some("2024-05-01T09:01:01.000Z"));
     assert_eq!(e.get("note"), None);
     assert_eq!(store.extent(LayerId::PermitEvents).await.unwrap(), None);
 }

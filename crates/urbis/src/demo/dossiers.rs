@@ -663,7 +663,7 @@ impl History {
 }
 
 fn rfc3339(t: NaiveDateTime) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 #[cfg(test)]
@@ -799,7 +799,11 @@ mod tests {
             for (i, e) in events.iter().enumerate() {
                 assert_eq!(e.seq, i as i64 + 1);
                 assert!(i == 0 || events[i - 1].at <= e.at, "{} out of order", g.dossier.tracking_code);
-                assert!(e.at < format!("{}T00:00:00Z", plan.anchor), "{} after the anchor", g.dossier.tracking_code);
+                assert!(
+                    e.at < format!("{}T00:00:00.000Z", plan.anchor),
+                    "{} after the anchor",
+                    g.dossier.tracking_code
+                );
             }
             assert_eq!(events.last().unwrap().stage.as_deref(), Some(g.dossier.stage.as_str()));
         }
