@@ -91,7 +91,7 @@ o=$(median "fresh_db o" ogr2ogr -f PostgreSQL "PG:host=127.0.0.1 port=$PG_PORT u
 bench "Porto roads → PostGIS" "$u" "$o"
 
 echo
-echo "| import                             |    urbis   |  ogr2ogr   | urbis faster by |"
+echo "| import                             |    urbis   |  ogr2ogr   | ogr2ogr time / urbis time |"
 echo "|------------------------------------|------------|------------|--------|"
 printf '%s\n' "${rows[@]}"
 echo
