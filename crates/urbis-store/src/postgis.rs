@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use geo_types::{Coord, Geometry, Point, Rect};
+use geo_types::{Geometry, Point, Rect};
 use serde_json::{Map, Value};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgDatabaseError, PgPoolOptions, PgRow};
@@ -624,11 +624,7 @@ impl Store for PostgisStore {
         ))
         .fetch_one(&self.pool)
         .await?;
-        let v: [Option<f64>; 4] = [row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?];
-        Ok(match v {
-            [Some(x0), Some(y0), Some(x1), Some(y1)] => Some(Rect::new(Coord { x: x0, y: y0 }, Coord { x: x1, y: y1 })),
-            _ => None,
-        })
+        Ok(crate::query::extent_from([row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?]))
     }
 }
 

@@ -229,3 +229,14 @@ pub(crate) fn row_values(
     values.push(BindValue::Text(Some(Value::Object(f.extra.clone()).to_string())));
     Ok(values)
 }
+
+/// A box from `min x, min y, max x, max y` as a query returns them; None when the layer is empty.
+pub(crate) fn extent_from(v: [Option<f64>; 4]) -> Option<geo_types::Rect> {
+    use geo_types::Coord;
+    match v {
+        [Some(x0), Some(y0), Some(x1), Some(y1)] => {
+            Some(geo_types::Rect::new(Coord { x: x0, y: y0 }, Coord { x: x1, y: y1 }))
+        }
+        _ => None,
+    }
+}

@@ -564,10 +564,6 @@ impl Store for GpkgStore {
         ))
         .fetch_one(&self.pool)
         .await?;
-        let v: [Option<f64>; 4] = [row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?];
-        Ok(match v {
-            [Some(a), Some(b), Some(c), Some(d)] => Some(Rect::new(Coord { x: a, y: b }, Coord { x: c, y: d })),
-            _ => None,
-        })
+        Ok(crate::query::extent_from([row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?]))
     }
 }
