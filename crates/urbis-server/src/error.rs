@@ -11,6 +11,10 @@ use urbis_store::StoreError;
 pub enum ApiError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("parameter `{parameter}`: {message}")]
+    BadParameter { parameter: &'static str, message: String },
 }
 
 impl ApiError {
@@ -22,6 +26,8 @@ impl ApiError {
             ApiError::Store(StoreError::InvalidQuery { .. }) => (StatusCode::BAD_REQUEST, "invalid_query"),
             ApiError::Store(StoreError::InvalidFeature { .. }) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_feature"),
             ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::BadParameter { .. } => (StatusCode::BAD_REQUEST, "bad_parameter"),
         }
     }
 }
@@ -35,6 +41,10 @@ impl IntoResponse for ApiError {
         } else {
             self.to_string()
         };
-        (status, Json(json!({ "code": code, "message": message }))).into_response()
+        let mut body = json!({ "code": code, "message": message });
+        if let ApiError::BadParameter { parameter, .. } = &self {
+            body["parameter"] = json!(parameter);
+        }
+        (status, Json(body)).into_response()
     }
 }

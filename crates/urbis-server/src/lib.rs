@@ -2,6 +2,7 @@
 //! OGC API Features, tiles and the web client are added route by route on this base.
 
 mod error;
+pub mod features;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ pub fn router(store: Arc<dyn Store>) -> Router {
         .route("/", get(landing))
         .route("/health", get(health))
         .route("/layers", get(layers))
+        .merge(features::routes())
         .with_state(AppState { store })
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(tower_http::cors::CorsLayer::permissive())
@@ -65,7 +67,18 @@ async fn layers(State(state): State<AppState>) -> Result<Json<serde_json::Value>
     Ok(Json(json!({ "layers": layers })))
 }
 
-async fn landing(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+/// HTML for a person, JSON (OGC API landing page) for a client that asks for it.
+async fn landing(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    axum::extract::Query(params): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Result<axum::response::Response, ApiError> {
+    let accept = headers.get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let wants_json = params.get("f").map(|f| f == "json").unwrap_or(false)
+        || (accept.contains("json") && !accept.contains("text/html"));
+    if wants_json {
+        return Ok(Json(features::landing_json()).into_response());
+    }
     let counts = state.store.layers().await?;
     let rows: String = counts
         .iter()
@@ -83,9 +96,11 @@ async fn landing(State(state): State<AppState>) -> Result<impl IntoResponse, Api
          <title>urbis</title></head><body style=\"font-family:sans-serif;max-width:48rem;margin:2rem auto\">\
          <h1>urbis</h1><p>Urban-planning GIS. Store: {}.</p>\
          <table><thead><tr><th>layer</th><th>title</th><th>features</th></tr></thead><tbody>{rows}</tbody></table>\
-         <p><a href=\"/layers\">/layers</a> (JSON) · <a href=\"/health\">/health</a></p></body></html>",
+         <p><a href=\"/collections\">/collections</a> (OGC API – Features) · <a href=\"/api\">/api</a> · \
+         <a href=\"/layers\">/layers</a> · <a href=\"/health\">/health</a></p></body></html>",
         html_escape(&state.store.location())
-    )))
+    ))
+    .into_response())
 }
 
 fn html_escape(s: &str) -> String {

@@ -1,0 +1,139 @@
+//! OGC API – Features over HTTP, on both stores: the router is called as a client would, without
+//! a socket, and what it answers is checked against what the store holds.
+
+mod support;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use geo::polygon;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+use urbis_core::{Feature, LayerId};
+use urbis_store::Store;
+
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn gpkg() {
+                let dir = tempfile::tempdir().unwrap();
+                let store = super::support::gpkg(dir.path()).await;
+                super::$name(std::sync::Arc::from(store)).await;
+            }
+
+            #[cfg(feature = "postgis-tests")]
+            #[tokio::test]
+            async fn postgis() {
+                let store = super::support::postgis().await;
+                super::$name(std::sync::Arc::from(store)).await;
+            }
+        }
+    )*};
+}
+
+on_both_stores!(collections_and_paging, bad_requests_get_clear_4xx, private_fields_stay_private);
+
+async fn get(store: &Arc<dyn Store>, uri: &str) -> (StatusCode, Value) {
+    let response = urbis_server::router(store.clone())
+        .oneshot(Request::get(uri).header("accept", "application/json").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// 25 parcels of 0.001° on a 5 × 5 grid.
+async fn grid(store: &Arc<dyn Store>) {
+    let mut features = vec![];
+    for i in 0..5 {
+        for j in 0..5 {
+            let (x, y) = (-71.1 + i as f64 * 0.002, 42.36 + j as f64 * 0.002);
+            let p = polygon![(x: x, y: y), (x: x + 0.001, y: y), (x: x + 0.001, y: y + 0.001), (x: x, y: y + 0.001)];
+            let id = format!("p{i}{j}");
+            features.push(Feature::new(&id, Some(geo::MultiPolygon(vec![p]).into())).with("code", id.as_str()));
+        }
+    }
+    store.create(LayerId::Parcels, &features).await.unwrap();
+}
+
+async fn collections_and_paging(store: Arc<dyn Store>) {
+    grid(&store).await;
+    let (status, landing) = get(&store, "/").await;
+    assert_eq!(status, StatusCode::OK);
+    let rels: Vec<&str> = landing["links"].as_array().unwrap().iter().filter_map(|l| l["rel"].as_str()).collect();
+    for rel in ["service-desc", "conformance", "data"] {
+        assert!(rels.contains(&rel), "{rels:?}");
+    }
+    let (_, api) = get(&store, "/api").await;
+    assert_eq!(api["openapi"], "3.0.3");
+    assert!(!api.to_string().contains("\"$ref\":\"http"), "the API definition must be self-contained");
+    let (_, collections) = get(&store, "/collections").await;
+    assert_eq!(collections["collections"].as_array().unwrap().len(), LayerId::ALL.len());
+
+    let (status, page) = get(&store, "/collections/parcels/items?limit=10&offset=10").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["numberMatched"], 25);
+    assert_eq!(page["numberReturned"], 10);
+    assert_eq!(page["features"][0]["id"], "p20");
+    let links = page["links"].as_array().unwrap();
+    let href = |rel: &str| links.iter().find(|l| l["rel"] == rel).map(|l| l["href"].as_str().unwrap().to_string());
+    assert_eq!(href("next").as_deref(), Some("/collections/parcels/items?limit=10&offset=20"));
+    assert_eq!(href("prev").as_deref(), Some("/collections/parcels/items?limit=10&offset=0"));
+    let (_, last) = get(&store, &href("next").unwrap()).await;
+    assert_eq!(last["numberReturned"], 5);
+    assert!(last["links"].as_array().unwrap().iter().all(|l| l["rel"] != "next"));
+
+    // The box holds the 2 × 2 parcels of columns 1-2, rows 1-2 (squares it only touches count).
+    let (_, boxed) = get(&store, "/collections/parcels/items?bbox=-71.0985,42.3615,-71.0955,42.3645").await;
+    let ids: Vec<&str> = boxed["features"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["p11", "p12", "p21", "p22"]);
+    assert_eq!(boxed["numberMatched"], 4);
+
+    let (status, one) = get(&store, "/collections/parcels/items/p34").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(one["properties"]["code"], "p34");
+    assert_eq!(one["geometry"]["type"], "MultiPolygon");
+}
+
+async fn bad_requests_get_clear_4xx(store: Arc<dyn Store>) {
+    grid(&store).await;
+    for (uri, status, parameter) in [
+        ("/collections/parcels/items?bbox=-71.0,42.4,-71.2,42.3,1,2", StatusCode::BAD_REQUEST, Some("bbox")),
+        ("/collections/parcels/items?bbox=-71.0,42.4,-71.2,42.3", StatusCode::BAD_REQUEST, Some("bbox")),
+        ("/collections/parcels/items?limit=1000000000", StatusCode::BAD_REQUEST, Some("limit")),
+        ("/collections/parcels/items?offset=-3", StatusCode::BAD_REQUEST, Some("offset")),
+        ("/collections/procedures/items?bbox=0,0,1,1", StatusCode::BAD_REQUEST, Some("bbox")),
+        ("/collections/nowhere/items", StatusCode::NOT_FOUND, None),
+        ("/collections/parcels/items/none-such", StatusCode::NOT_FOUND, None),
+    ] {
+        let (got, body) = get(&store, uri).await;
+        assert_eq!(got, status, "{uri}: {body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{uri}: {body}");
+        if let Some(p) = parameter {
+            assert_eq!(body["parameter"], p, "{uri}: {body}");
+        }
+    }
+    let (_, all) = get(&store, "/collections/parcels/items").await;
+    assert_eq!(all["numberMatched"], 25, "nothing changed");
+}
+
+async fn private_fields_stay_private(store: Arc<dyn Store>) {
+    let dossier = Feature::new("d1", Some(geo::Point::new(-71.1, 42.37).into()))
+        .with("tracking_code", "URB-1")
+        .with("procedure_code", "BP-01")
+        .with("applicant", json!({ "name": "A. Resident", "phone": "+1 617 555 0100" }))
+        .with("stage", "received")
+        .with("received_at", "2026-10-01T09:30:00.000Z");
+    store.create(LayerId::Permits, &[dossier]).await.unwrap();
+    for uri in ["/collections/permits/items", "/collections/permits/items/d1"] {
+        let (status, body) = get(&store, uri).await;
+        assert_eq!(status, StatusCode::OK);
+        let text = body.to_string();
+        assert!(text.contains("URB-1"), "{text}");
+        assert!(!text.contains("applicant") && !text.contains("Resident") && !text.contains("555"), "{uri}: {text}");
+    }
+}
