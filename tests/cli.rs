@@ -201,3 +201,50 @@ fn qgis_opens_the_demo_city() {
     }
     assert!(seen["parcels"]["count"].as_u64().unwrap() > 13_000);
 }
+
+/// GDAL's OGC API – Features client lists every collection and reads every parcel, page by
+/// page through the `next` links, and finds as many as the store holds.
+#[test]
+fn gdal_reads_every_parcel_through_ogc_api_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("city.gpkg");
+    let input = dir.path().join("parcels.topojson");
+    std::fs::copy(shared("cambridge/ASSESSING_ParcelsFY2014.topojson"), &input).unwrap();
+    let map = dir.path().join("parcels.toml");
+    std::fs::write(&map, "[fields]\ncode = \"ML\"\n").unwrap();
+    let (ok, out, err) = run(urbis()
+        .args(["import", "--layer", "parcels", "--skip-invalid", "--make-valid", "--store"])
+        .arg(&store)
+        .arg("--map")
+        .arg(&map)
+        .arg(&input));
+    assert!(ok, "{out}{err}");
+    let mut child = urbis()
+        .args(["serve", "--bind", "127.0.0.1:0", "--store"])
+        .arg(&store)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    let oapif = format!("OAPIF:{url}");
+
+    let listing = Command::new("ogrinfo").args(["-ro", "-q"]).arg(&oapif).output().unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout).to_string();
+    for layer in urbis_core::LayerId::ALL {
+        assert!(listing.contains(&format!(": {} (title:", layer.name())), "{layer} missing from:\n{listing}");
+    }
+    let read = Command::new("ogrinfo").args(["-ro", "-al", "-q"]).arg(&oapif).arg("parcels").output().unwrap();
+    let text = String::from_utf8_lossy(&read.stdout);
+    let features = text.lines().filter(|l| l.starts_with("OGRFeature(parcels)")).count();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(!String::from_utf8_lossy(&read.stderr).contains("ERROR"), "{}", String::from_utf8_lossy(&read.stderr));
+    let (_, layers, _) = run(urbis().args(["layers", "--store"]).arg(&store));
+    let stored: usize =
+        layers.lines().find_map(|l| l.strip_prefix("parcels").map(|n| n.trim().parse().unwrap())).unwrap();
+    assert_eq!(features, stored);
+    assert_eq!(stored, 13_114);
+}

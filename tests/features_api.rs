@@ -38,7 +38,13 @@ on_both_stores!(collections_and_paging, bad_requests_get_clear_4xx, private_fiel
 
 async fn get(store: &Arc<dyn Store>, uri: &str) -> (StatusCode, Value) {
     let response = urbis_server::router(store.clone())
-        .oneshot(Request::get(uri).header("accept", "application/json").body(Body::empty()).unwrap())
+        .oneshot(
+            Request::get(uri)
+                .header("accept", "application/json")
+                .header("host", "city.example:8080")
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
     let status = response.status();
@@ -81,9 +87,11 @@ async fn collections_and_paging(store: Arc<dyn Store>) {
     assert_eq!(page["features"][0]["id"], "p20");
     let links = page["links"].as_array().unwrap();
     let href = |rel: &str| links.iter().find(|l| l["rel"] == rel).map(|l| l["href"].as_str().unwrap().to_string());
-    assert_eq!(href("next").as_deref(), Some("/collections/parcels/items?limit=10&offset=20"));
-    assert_eq!(href("prev").as_deref(), Some("/collections/parcels/items?limit=10&offset=0"));
-    let (_, last) = get(&store, &href("next").unwrap()).await;
+    // Links are absolute, from the Host the client used.
+    assert_eq!(href("next").as_deref(), Some("http://city.example:8080/collections/parcels/items?limit=10&offset=20"));
+    assert_eq!(href("prev").as_deref(), Some("http://city.example:8080/collections/parcels/items?limit=10&offset=0"));
+    let next = href("next").unwrap();
+    let (_, last) = get(&store, next.trim_start_matches("http://city.example:8080")).await;
     assert_eq!(last["numberReturned"], 5);
     assert!(last["links"].as_array().unwrap().iter().all(|l| l["rel"] != "next"));
 

@@ -15,6 +15,21 @@ use urbis_store::Query;
 
 use crate::{ApiError, AppState};
 
+/// Where this server is reached, as the client sees it (`X-Forwarded-Proto`/`-Host` behind a
+/// proxy, else the Host header): links are absolute, as OGC API clients such as GDAL expect.
+pub struct BaseUrl(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for BaseUrl {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let host = header("x-forwarded-host").or_else(|| header("host")).unwrap_or_else(|| "localhost".into());
+        let scheme = header("x-forwarded-proto").unwrap_or_else(|| "http".into());
+        Ok(BaseUrl(format!("{scheme}://{host}")))
+    }
+}
+
 /// The most items one page may hold; larger `limit`s are refused, not silently cut.
 pub const MAX_LIMIT: u64 = 10_000;
 const DEFAULT_LIMIT: u64 = 100;
@@ -35,15 +50,15 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The landing page's links, for `/` when a client asks for JSON.
-pub fn landing_json() -> Value {
+pub fn landing_json(base: &str) -> Value {
     json!({
         "title": "urbis",
         "description": "Urban-planning GIS: parcels, zoning, networks, permits and service access",
         "links": [
-            { "href": "/", "rel": "self", "type": "application/json", "title": "this document" },
-            { "href": "/api", "rel": "service-desc", "type": "application/vnd.oai.openapi+json;version=3.0", "title": "the API definition" },
-            { "href": "/conformance", "rel": "conformance", "type": "application/json", "title": "conformance classes" },
-            { "href": "/collections", "rel": "data", "type": "application/json", "title": "the city's layers" },
+            { "href": format!("{base}/"), "rel": "self", "type": "application/json", "title": "this document" },
+            { "href": format!("{base}/api"), "rel": "service-desc", "type": "application/vnd.oai.openapi+json;version=3.0", "title": "the API definition" },
+            { "href": format!("{base}/conformance"), "rel": "conformance", "type": "application/json", "title": "conformance classes" },
+            { "href": format!("{base}/collections"), "rel": "data", "type": "application/json", "title": "the city's layers" },
         ],
     })
 }
@@ -107,9 +122,9 @@ fn layer(id: &str) -> Result<LayerId, ApiError> {
     id.parse::<LayerId>().map_err(|e| ApiError::NotFound(e.to_string()))
 }
 
-fn collection_json(layer: LayerId) -> Value {
+fn collection_json(root: &str, layer: LayerId) -> Value {
     let s = layer.schema();
-    let base = format!("/collections/{}", layer.name());
+    let base = format!("{root}/collections/{}", layer.name());
     json!({
         "id": layer.name(),
         "title": s.title,
@@ -123,16 +138,16 @@ fn collection_json(layer: LayerId) -> Value {
     })
 }
 
-async fn collections() -> Json<Value> {
-    let all: Vec<Value> = LayerId::ALL.into_iter().map(collection_json).collect();
+async fn collections(BaseUrl(root): BaseUrl) -> Json<Value> {
+    let all: Vec<Value> = LayerId::ALL.into_iter().map(|l| collection_json(&root, l)).collect();
     Json(json!({
         "collections": all,
-        "links": [{ "href": "/collections", "rel": "self", "type": "application/json" }],
+        "links": [{ "href": format!("{root}/collections"), "rel": "self", "type": "application/json" }],
     }))
 }
 
-async fn collection(Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(collection_json(layer(&id)?)))
+async fn collection(BaseUrl(root): BaseUrl, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(collection_json(&root, layer(&id)?)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -198,6 +213,7 @@ pub fn feature_json(layer: LayerId, f: &Feature) -> Value {
 }
 
 async fn items(
+    BaseUrl(root): BaseUrl,
     State(state): State<AppState>,
     Path(id): Path<String>,
     UrlQuery(params): UrlQuery<ItemsParams>,
@@ -217,7 +233,7 @@ async fn items(
     }
     let features = state.store.query(layer, &query).await?;
     let matched = state.store.count(layer, &query).await?;
-    let base = format!("/collections/{}/items", layer.name());
+    let base = format!("{root}/collections/{}/items", layer.name());
     let page = |offset: u64| {
         let mut q = format!("{base}?limit={limit}&offset={offset}");
         if let Some(b) = &params.bbox {
@@ -244,6 +260,7 @@ async fn items(
 }
 
 async fn item(
+    BaseUrl(root): BaseUrl,
     State(state): State<AppState>,
     Path((id, feature_id)): Path<(String, String)>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -255,8 +272,8 @@ async fn item(
         .ok_or_else(|| ApiError::NotFound(format!("{} has no feature with id `{feature_id}`", layer.name())))?;
     let mut body = feature_json(layer, &feature);
     body["links"] = json!([
-        { "href": format!("/collections/{}/items/{}", layer.name(), feature_id), "rel": "self", "type": "application/geo+json" },
-        { "href": format!("/collections/{}", layer.name()), "rel": "collection", "type": "application/json" },
+        { "href": format!("{root}/collections/{}/items/{}", layer.name(), feature_id), "rel": "self", "type": "application/geo+json" },
+        { "href": format!("{root}/collections/{}", layer.name()), "rel": "collection", "type": "application/json" },
     ]);
     Ok(([(header::CONTENT_TYPE, "application/geo+json")], Json(body)))
 }

@@ -69,6 +69,7 @@ async fn layers(State(state): State<AppState>) -> Result<Json<serde_json::Value>
 
 /// HTML for a person, JSON (OGC API landing page) for a client that asks for it.
 async fn landing(
+    features::BaseUrl(root): features::BaseUrl,
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
     axum::extract::Query(params): axum::extract::Query<std::collections::HashMap<String, String>>,
@@ -77,7 +78,7 @@ async fn landing(
     let wants_json = params.get("f").map(|f| f == "json").unwrap_or(false)
         || (accept.contains("json") && !accept.contains("text/html"));
     if wants_json {
-        return Ok(Json(features::landing_json()).into_response());
+        return Ok(Json(features::landing_json(&root)).into_response());
     }
     let counts = state.store.layers().await?;
     let rows: String = counts
