@@ -34,7 +34,7 @@ macro_rules! on_both_stores {
     )*};
 }
 
-on_both_stores!(collections_and_paging, bad_requests_get_clear_4xx, private_fields_stay_private);
+on_both_stores!(collections_and_paging, bad_requests_get_clear_4xx, private_fields_stay_private, what_is_at_a_point);
 
 async fn get(store: &Arc<dyn Store>, uri: &str) -> (StatusCode, Value) {
     let response = urbis_server::router(store.clone())
@@ -143,5 +143,43 @@ async fn private_fields_stay_private(store: Arc<dyn Store>) {
         let text = body.to_string();
         assert!(text.contains("URB-1"), "{text}");
         assert!(!text.contains("applicant") && !text.contains("Resident") && !text.contains("555"), "{uri}: {text}");
+    }
+}
+
+async fn what_is_at_a_point(store: Arc<dyn Store>) {
+    grid(&store).await;
+    let zone = polygon![(x: -71.11, y: 42.35), (x: -71.08, y: 42.35), (x: -71.08, y: 42.38), (x: -71.11, y: 42.38)];
+    store
+        .create(
+            LayerId::ZoningDistricts,
+            &[Feature::new("z1", Some(geo::MultiPolygon(vec![zone]).into())).with("code", "C-1")],
+        )
+        .await
+        .unwrap();
+    let centres = [("c-near", -71.0985), ("c-far", -71.09)];
+    for (id, lon) in centres {
+        store
+            .create(
+                LayerId::ServiceCentres,
+                &[Feature::new(id, Some(geo::Point::new(lon, 42.3625).into())).with("name", id)],
+            )
+            .await
+            .unwrap();
+    }
+    // Inside parcel p11 (x -71.098..-71.097, y 42.362..42.363).
+    let (status, at) = get(&store, "/query/at?lon=-71.0975&lat=42.3625").await;
+    assert_eq!(status, StatusCode::OK, "{at}");
+    assert_eq!(at["parcels"][0]["id"], "p11");
+    assert_eq!(at["zoning_districts"][0]["properties"]["code"], "C-1");
+    assert_eq!(at["zoning_overlays"], json!([]));
+    assert_eq!(at["nearest_road"], Value::Null);
+    assert_eq!(at["nearest_service_centre"]["feature"]["id"], "c-near");
+    // 0.001° of longitude at 42.36° N on the sphere.
+    let d = at["nearest_service_centre"]["distance_m"].as_f64().unwrap();
+    assert!((d - 82.2).abs() < 0.5, "{d}");
+    for uri in ["/query/at?lon=-71.1", "/query/at?lon=200&lat=42", "/query/at?lon=x&lat=42"] {
+        let (status, body) = get(&store, uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+        assert!(body["parameter"].is_string(), "{uri}: {body}");
     }
 }

@@ -3,6 +3,7 @@
 
 mod error;
 pub mod features;
+mod spatial;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub fn router(store: Arc<dyn Store>) -> Router {
         .route("/health", get(health))
         .route("/layers", get(layers))
         .merge(features::routes())
+        .merge(spatial::routes())
         .with_state(AppState { store })
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(tower_http::cors::CorsLayer::permissive())
