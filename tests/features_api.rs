@@ -101,6 +101,19 @@ async fn collections_and_paging(store: Arc<dyn Store>) {
     assert_eq!(ids, ["p11", "p12", "p21", "p22"]);
     assert_eq!(boxed["numberMatched"], 4);
 
+    // Sorted by code, descending, with only the code returned; the next link keeps both.
+    let (status, sorted) = get(&store, "/collections/parcels/items?sortby=-code&properties=code&limit=3").await;
+    assert_eq!(status, StatusCode::OK, "{sorted}");
+    let codes: Vec<&str> =
+        sorted["features"].as_array().unwrap().iter().map(|f| f["properties"]["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["p44", "p43", "p42"]);
+    assert!(sorted["features"][0]["properties"].as_object().unwrap().keys().all(|k| k == "code"));
+    let next =
+        sorted["links"].as_array().unwrap().iter().find(|l| l["rel"] == "next").unwrap()["href"].as_str().unwrap();
+    assert!(next.ends_with("&properties=code&sortby=-code"), "{next}");
+    let (_, more) = get(&store, next.trim_start_matches("http://city.example:8080")).await;
+    assert_eq!(more["features"][0]["properties"]["code"], "p41");
+
     let (status, one) = get(&store, "/collections/parcels/items/p34").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(one["properties"]["code"], "p34");
@@ -115,6 +128,9 @@ async fn bad_requests_get_clear_4xx(store: Arc<dyn Store>) {
         ("/collections/parcels/items?limit=1000000000", StatusCode::BAD_REQUEST, Some("limit")),
         ("/collections/parcels/items?offset=-3", StatusCode::BAD_REQUEST, Some("offset")),
         ("/collections/procedures/items?bbox=0,0,1,1", StatusCode::BAD_REQUEST, Some("bbox")),
+        ("/collections/parcels/items?properties=code,colour", StatusCode::BAD_REQUEST, Some("properties")),
+        ("/collections/parcels/items?sortby=-colour", StatusCode::BAD_REQUEST, Some("sortby")),
+        ("/collections/parcels/items?sortby=code,id", StatusCode::BAD_REQUEST, Some("sortby")),
         ("/collections/nowhere/items", StatusCode::NOT_FOUND, None),
         ("/collections/parcels/items/none-such", StatusCode::NOT_FOUND, None),
     ] {

@@ -99,6 +99,12 @@ async fn api() -> impl IntoResponse {
                       "schema": { "type": "integer", "minimum": 0, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT } },
                     { "name": "offset", "in": "query", "required": false,
                       "schema": { "type": "integer", "minimum": 0, "default": 0 } },
+                    { "name": "properties", "in": "query", "required": false, "style": "form", "explode": false,
+                      "description": "the properties to return",
+                      "schema": { "type": "array", "items": { "type": "string" } } },
+                    { "name": "sortby", "in": "query", "required": false,
+                      "description": "one property to sort by, `-` before it for descending",
+                      "schema": { "type": "string", "pattern": "^[+-]?[a-z_0-9]+$" } },
                 ],
                 "responses": { "200": json_response("a page of features", "application/geo+json"),
                                "400": error.clone(), "404": error.clone() } } },
@@ -155,6 +161,44 @@ struct ItemsParams {
     bbox: Option<String>,
     limit: Option<String>,
     offset: Option<String>,
+    properties: Option<String>,
+    sortby: Option<String>,
+}
+
+/// `properties=a,b`: the layer fields to return (each must exist).
+fn parse_properties(layer: LayerId, text: &str) -> Result<Vec<String>, ApiError> {
+    let mut names = vec![];
+    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let known = name == "extra" || layer.schema().fields.iter().any(|f| f.name == name && !f.private);
+        if !known {
+            return Err(ApiError::BadParameter {
+                parameter: "properties",
+                message: format!("`{name}` is not a property of {}", layer.name()),
+            });
+        }
+        names.push(name.to_string());
+    }
+    Ok(names)
+}
+
+/// `sortby=field` or `+field` (ascending) or `-field` (descending); one field for now.
+fn parse_sortby(layer: LayerId, text: &str) -> Result<(String, bool), ApiError> {
+    let bad = |message: String| ApiError::BadParameter { parameter: "sortby", message };
+    let keys: Vec<&str> = text.split(',').map(str::trim).filter(|k| !k.is_empty()).collect();
+    let [key] = keys.as_slice() else {
+        return Err(bad(format!("`{text}`: give exactly one field to sort by (several are not supported yet)")));
+    };
+    let (name, desc) = match key.as_bytes().first() {
+        Some(b'-') => (&key[1..], true),
+        Some(b'+') => (&key[1..], false),
+        _ => (*key, false),
+    };
+    let sortable = name == "id"
+        || layer.schema().fields.iter().any(|f| f.name == name && !f.private && f.ty != urbis_core::FieldType::Json);
+    if !sortable {
+        return Err(bad(format!("`{name}` is not a sortable property of {}", layer.name())));
+    }
+    Ok((name.to_string(), desc))
 }
 
 /// `minx,miny,maxx,maxy` in CRS84; a box that crosses the antimeridian is not handled yet.
@@ -222,6 +266,10 @@ async fn items(
     let limit = parse_count("limit", params.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let offset = parse_count("offset", params.offset.as_deref(), 0, u64::MAX / 2)?;
     let mut query = Query::all().limit(limit).offset(offset);
+    let only = params.properties.as_deref().map(|p| parse_properties(layer, p)).transpose()?;
+    if let Some(sortby) = params.sortby.as_deref() {
+        query.order_by = Some(parse_sortby(layer, sortby)?);
+    }
     if let Some(b) = params.bbox.as_deref() {
         if !layer.schema().has_geometry() {
             return Err(ApiError::BadParameter {
@@ -236,8 +284,10 @@ async fn items(
     let base = format!("{root}/collections/{}/items", layer.name());
     let page = |offset: u64| {
         let mut q = format!("{base}?limit={limit}&offset={offset}");
-        if let Some(b) = &params.bbox {
-            q += &format!("&bbox={b}");
+        for (name, value) in [("bbox", &params.bbox), ("properties", &params.properties), ("sortby", &params.sortby)] {
+            if let Some(v) = value {
+                q += &format!("&{name}={}", encode_query_value(v));
+            }
         }
         q
     };
@@ -251,12 +301,30 @@ async fn items(
     }
     let body = json!({
         "type": "FeatureCollection",
-        "features": features.iter().map(|f| feature_json(layer, f)).collect::<Vec<_>>(),
+        "features": features.iter().map(|f| select(feature_json(layer, f), only.as_deref())).collect::<Vec<_>>(),
         "numberMatched": matched,
         "numberReturned": features.len(),
         "links": links,
     });
     Ok(([(header::CONTENT_TYPE, "application/geo+json")], Json(body)))
+}
+
+/// Keeps only the named properties of a GeoJSON feature.
+fn select(mut feature: Value, only: Option<&[String]>) -> Value {
+    if let (Some(only), Some(props)) = (only, feature.get_mut("properties").and_then(Value::as_object_mut)) {
+        props.retain(|k, _| only.iter().any(|o| o == k));
+    }
+    feature
+}
+
+/// Percent-encodes what a query value may not hold as it is (`+` would read as a space).
+fn encode_query_value(v: &str) -> String {
+    v.chars()
+        .map(|c| match c {
+            'A'..='Z' | 'a'..='z' | '0'..='9' | '-' | '_' | '.' | '~' | ',' => c.to_string(),
+            other => other.to_string().bytes().map(|b| format!("%{b:02X}")).collect(),
+        })
+        .collect()
 }
 
 async fn item(
