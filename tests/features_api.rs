@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use geo::polygon;
+use geo::{line_string, polygon};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -34,7 +34,13 @@ macro_rules! on_both_stores {
     )*};
 }
 
-on_both_stores!(collections_and_paging, bad_requests_get_clear_4xx, private_fields_stay_private, what_is_at_a_point);
+on_both_stores!(
+    collections_and_paging,
+    bad_requests_get_clear_4xx,
+    private_fields_stay_private,
+    what_is_at_a_point,
+    the_parcel_report,
+);
 
 async fn get(store: &Arc<dyn Store>, uri: &str) -> (StatusCode, Value) {
     let response = urbis_server::router(store.clone())
@@ -198,4 +204,106 @@ async fn what_is_at_a_point(store: Arc<dyn Store>) {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
         assert!(body["parameter"].is_string(), "{uri}: {body}");
     }
+}
+
+/// One parcel of about 100 m × 100 m with two districts, an overlay, a street in front, a hydrant
+/// whose protection zone reaches it, a pole too far away, a permit on it and one elsewhere.
+async fn the_parcel_report(store: Arc<dyn Store>) {
+    let (x0, y0) = (-71.1, 42.36);
+    let (dx, dy) = (100.0 / (111_195.08 * 42.36f64.to_radians().cos()), 100.0 / 111_195.08);
+    let rect = |x: f64, y: f64, w: f64, h: f64| {
+        geo::MultiPolygon(vec![polygon![(x: x, y: y), (x: x + w, y: y), (x: x + w, y: y + h), (x: x, y: y + h)]])
+    };
+    let parcel = Feature::new("parcel-1", Some(rect(x0, y0, dx, dy).into())).with("code", "12-34");
+    store.create(LayerId::Parcels, &[parcel]).await.unwrap();
+    // District A covers the west 70 %, B the rest.
+    let a = Feature::new("za", Some(rect(x0 - dx, y0 - dy, 1.7 * dx, 3.0 * dy).into()))
+        .with("code", "R-A")
+        .with("max_height_m", 10.7)
+        .with("permitted_uses", json!(["dwelling"]));
+    let b = Feature::new("zb", Some(rect(x0 + 0.7 * dx, y0 - dy, 2.0 * dx, 3.0 * dy).into())).with("code", "B-1");
+    store.create(LayerId::ZoningDistricts, &[a, b]).await.unwrap();
+    let overlay = Feature::new("o1", Some(rect(x0, y0, dx / 2.0, dy / 2.0).into())).with("name", "Historic");
+    store.create(LayerId::ZoningOverlays, &[overlay]).await.unwrap();
+    // A street 10 m south of the parcel, one 100 m north.
+    let street = |id: &str, y: f64| {
+        Feature::new(
+            id,
+            Some(geo::MultiLineString(vec![line_string![(x: x0 - dx, y: y), (x: x0 + 2.0 * dx, y: y)]]).into()),
+        )
+        .with("name", id)
+    };
+    store
+        .create(LayerId::Roads, &[street("Main St", y0 - 10.0 / 111_195.08), street("Far St", y0 + 2.0 * dy)])
+        .await
+        .unwrap();
+    let hydrant = Feature::new(
+        "h1",
+        Some(geo::Point::new(x0 - 20.0 / 111_195.08 / 42.36f64.to_radians().cos(), y0 + dy / 2.0).into()),
+    )
+    .with("network", "water")
+    .with("kind", "hydrant")
+    .with("protection_m", 25.0);
+    let pole = Feature::new("pole1", Some(geo::Point::new(x0 + dx / 2.0, y0 + dy + 50.0 / 111_195.08).into()))
+        .with("network", "power");
+    store.create(LayerId::Utilities, &[hydrant, pole]).await.unwrap();
+    let permit = |id: &str, x: f64, y: f64, code: &str| {
+        Feature::new(id, Some(geo::Point::new(x, y).into()))
+            .with("tracking_code", id)
+            .with("procedure_code", "BP")
+            .with("parcel_codes", json!([code]))
+            .with("stage", "in_review")
+            .with("received_at", "2026-10-01T09:30:00.000Z")
+            .with("applicant", json!({ "name": "A. Resident" }))
+    };
+    store
+        .create(
+            LayerId::Permits,
+            &[permit("on-it", x0 + dx / 2.0, y0 + dy / 2.0, "12-34"), permit("elsewhere", x0 + 5.0 * dx, y0, "99-1")],
+        )
+        .await
+        .unwrap();
+    store
+        .create(
+            LayerId::ServiceCentres,
+            &[Feature::new("c1", Some(geo::Point::new(x0 + 3.0 * dx, y0).into())).with("name", "Annex")],
+        )
+        .await
+        .unwrap();
+
+    for key in ["parcel-1", "12-34"] {
+        let (status, r) = get(&store, &format!("/parcels/{key}/report")).await;
+        assert_eq!(status, StatusCode::OK, "{r}");
+        let area = r["area_m2"].as_f64().unwrap();
+        assert!((area - 10_000.0).abs() < 100.0, "{area}");
+        let zones: Vec<(&str, f64)> = r["zoning_districts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|z| (z["properties"]["code"].as_str().unwrap(), z["share"].as_f64().unwrap()))
+            .collect();
+        assert_eq!(zones.len(), 2, "{zones:?}");
+        assert_eq!(zones[0].0, "R-A");
+        assert!((zones[0].1 - 0.7).abs() < 0.01 && (zones[1].1 - 0.3).abs() < 0.01, "{zones:?}");
+        assert_eq!(r["zoning_districts"][0]["properties"]["max_height_m"], 10.7);
+        assert_eq!(r["zoning_overlays"][0]["properties"]["name"], "Historic");
+        let roads: Vec<&str> =
+            r["fronts_roads"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap()).collect();
+        assert_eq!(roads, ["Main St"]);
+        let utilities: Vec<&str> =
+            r["utilities"]["features"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap()).collect();
+        assert_eq!(utilities, ["h1"]);
+        assert_eq!(r["protection_zones_crossed"][0]["utility"], "h1");
+        let permits: Vec<&str> = r["permits"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap()).collect();
+        assert_eq!(permits, ["on-it"]);
+        assert_eq!(r["permits"][0]["open"], true);
+        assert!(!r.to_string().contains("Resident"), "personal data leaked");
+        assert_eq!(r["nearest_service_centre"]["id"], "c1");
+    }
+    let (_, wider) = get(&store, "/parcels/parcel-1/report?utilities_m=80").await;
+    assert_eq!(wider["utilities"]["features"].as_array().unwrap().len(), 2);
+    let (status, body) = get(&store, "/parcels/parcel-1/report?utilities_m=-5").await;
+    assert_eq!((status, body["parameter"].as_str()), (StatusCode::BAD_REQUEST, Some("utilities_m")));
+    let (status, _) = get(&store, "/parcels/none/report").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

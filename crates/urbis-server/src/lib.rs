@@ -3,6 +3,7 @@
 
 mod error;
 pub mod features;
+mod report;
 mod spatial;
 
 use std::future::Future;
@@ -31,6 +32,7 @@ pub fn router(store: Arc<dyn Store>) -> Router {
         .route("/layers", get(layers))
         .merge(features::routes())
         .merge(spatial::routes())
+        .merge(report::routes())
         .with_state(AppState { store })
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(tower_http::cors::CorsLayer::permissive())
