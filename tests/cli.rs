@@ -21,6 +21,41 @@ fn run(cmd: &mut Command) -> (bool, String, String) {
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
+/// Imports the Cambridge parcels (code = ML) into `store` with the extra flags given; returns
+/// what `urbis import` printed.
+fn import_cambridge_parcels(dir: &Path, store: &Path, flags: &[&str]) -> String {
+    let input = dir.join("parcels.topojson");
+    std::fs::copy(shared("cambridge/ASSESSING_ParcelsFY2014.topojson"), &input).unwrap();
+    let map = dir.join("parcels.toml");
+    std::fs::write(&map, "[fields]\ncode = \"ML\"\n").unwrap();
+    let (ok, out, err) = run(urbis()
+        .args(["import", "--layer", "parcels"])
+        .args(flags)
+        .arg("--store")
+        .arg(store)
+        .arg("--map")
+        .arg(&map)
+        .arg(&input));
+    assert!(ok, "{out}{err}");
+    out
+}
+
+/// Starts `urbis serve` on a free loopback port; returns the process and the URL it printed.
+fn start_server(store: &Path) -> (std::process::Child, String) {
+    let mut child = urbis()
+        .args(["serve", "--bind", "127.0.0.1:0", "--store"])
+        .arg(store)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    (child, url)
+}
+
 /// The number after `Feature Count: ` in ogrinfo's summary of one layer.
 fn ogr_count(gpkg: &Path, layer: &str) -> u64 {
     let out = Command::new("ogrinfo").args(["-ro", "-so"]).arg(gpkg).arg(layer).output().expect("ogrinfo runs");
@@ -35,17 +70,7 @@ fn ogr_count(gpkg: &Path, layer: &str) -> u64 {
 fn import_cambridge_parcels_then_gdal_counts_them() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("city.gpkg");
-    let input = dir.path().join("parcels.topojson");
-    std::fs::copy(shared("cambridge/ASSESSING_ParcelsFY2014.topojson"), &input).unwrap();
-    let map = dir.path().join("parcels.toml");
-    std::fs::write(&map, "[fields]\ncode = \"ML\"\n").unwrap();
-    let (ok, out, err) = run(urbis()
-        .args(["import", "--layer", "parcels", "--skip-invalid", "--store"])
-        .arg(&store)
-        .arg("--map")
-        .arg(&map)
-        .arg(&input));
-    assert!(ok, "{out}{err}");
+    let out = import_cambridge_parcels(dir.path(), &store, &["--skip-invalid"]);
     // "…: 13116 read, N written into parcels (R repaired: …), J rejected …"
     let before = |word: &str| -> u64 {
         let words: Vec<&str> = out.split([' ', '(', ',']).filter(|w| !w.is_empty()).collect();
@@ -90,17 +115,7 @@ fn a_refused_import_names_the_feature_and_leaves_the_file_as_it_was() {
 fn serve_answers_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("city.gpkg");
-    let mut child = urbis()
-        .args(["serve", "--bind", "127.0.0.1:0", "--store"])
-        .arg(&store)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    let (mut child, url) = start_server(&store);
     let addr = url.trim_start_matches("http://").trim_end_matches('/');
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -208,27 +223,8 @@ fn qgis_opens_the_demo_city() {
 fn gdal_reads_every_parcel_through_ogc_api_features() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("city.gpkg");
-    let input = dir.path().join("parcels.topojson");
-    std::fs::copy(shared("cambridge/ASSESSING_ParcelsFY2014.topojson"), &input).unwrap();
-    let map = dir.path().join("parcels.toml");
-    std::fs::write(&map, "[fields]\ncode = \"ML\"\n").unwrap();
-    let (ok, out, err) = run(urbis()
-        .args(["import", "--layer", "parcels", "--skip-invalid", "--make-valid", "--store"])
-        .arg(&store)
-        .arg("--map")
-        .arg(&map)
-        .arg(&input));
-    assert!(ok, "{out}{err}");
-    let mut child = urbis()
-        .args(["serve", "--bind", "127.0.0.1:0", "--store"])
-        .arg(&store)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    import_cambridge_parcels(dir.path(), &store, &["--skip-invalid", "--make-valid"]);
+    let (mut child, url) = start_server(&store);
     let oapif = format!("OAPIF:{url}");
 
     let listing = Command::new("ogrinfo").args(["-ro", "-q"]).arg(&oapif).output().unwrap();

@@ -1,6 +1,7 @@
 //! OGC API – Features over HTTP, on both stores: the router is called as a client would, without
 //! a socket, and what it answers is checked against what the store holds.
 
+#[macro_use]
 mod support;
 
 use std::sync::Arc;
@@ -14,27 +15,8 @@ use tower::ServiceExt;
 use urbis_core::{Feature, LayerId};
 use urbis_store::Store;
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn gpkg() {
-                let dir = tempfile::tempdir().unwrap();
-                let store = super::support::gpkg(dir.path()).await;
-                super::$name(std::sync::Arc::from(store)).await;
-            }
-
-            #[cfg(feature = "postgis-tests")]
-            #[tokio::test]
-            async fn postgis() {
-                let store = super::support::postgis().await;
-                super::$name(std::sync::Arc::from(store)).await;
-            }
-        }
-    )*};
-}
-
 on_both_stores!(
+    (store, dir) => (std::sync::Arc::from(store));
     collections_and_paging,
     bad_requests_get_clear_4xx,
     private_fields_stay_private,

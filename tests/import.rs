@@ -1,6 +1,7 @@
 //! Imports of real files and of bad ones, on both stores: what goes in is accounted for, what
 //! is refused is named (file, feature, field, reason), and a refused import changes nothing.
 
+#[macro_use]
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -9,28 +10,8 @@ use urbis_core::LayerId;
 use urbis_import::{import_file, ImportError, ImportOptions, Silent};
 use urbis_store::{Query, Store};
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn gpkg() {
-                let dir = tempfile::tempdir().unwrap();
-                let store = super::support::gpkg(dir.path()).await;
-                super::$name(&*store, dir.path()).await;
-            }
-
-            #[cfg(feature = "postgis-tests")]
-            #[tokio::test]
-            async fn postgis() {
-                let dir = tempfile::tempdir().unwrap();
-                let store = super::support::postgis().await;
-                super::$name(&*store, dir.path()).await;
-            }
-        }
-    )*};
-}
-
 on_both_stores!(
+    (store, dir) => (&*store, dir);
     cambridge_parcels_are_all_accounted_for,
     refused_imports_change_nothing,
     skip_invalid_writes_the_rest_and_reports_the_rejected,

@@ -2,6 +2,7 @@
 //! the `postgis-tests` feature, which the README's test command turns on; then a missing PostGIS
 //! fails the run instead of skipping it).
 
+#[macro_use]
 mod support;
 
 use geo::{line_string, point, polygon, Coord, Geometry, Rect};
@@ -10,28 +11,8 @@ use urbis_core::geodesy::haversine_m;
 use urbis_core::{Feature, LayerId};
 use urbis_store::{AttributeFilter, Comparison, Query, Store, StoreError};
 
-/// Runs an `async fn(&dyn Store)` against each backend.
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn gpkg() {
-                let dir = tempfile::tempdir().unwrap();
-                let store = super::support::gpkg(dir.path()).await;
-                super::$name(&*store).await;
-            }
-
-            #[cfg(feature = "postgis-tests")]
-            #[tokio::test]
-            async fn postgis() {
-                let store = super::support::postgis().await;
-                super::$name(&*store).await;
-            }
-        }
-    )*};
-}
-
 on_both_stores!(
+    (store, dir) => (&*store);
     create_get_replace_delete,
     duplicate_ids_write_nothing,
     every_field_type_round_trips,

@@ -6,6 +6,39 @@
 
 #![allow(dead_code)] // each test target uses part of this module
 
+/// Runs each named `async fn` against a fresh GeoPackage and, with the `postgis-tests` feature, a
+/// fresh PostGIS database. `(store, dir) => (args)` says how a test takes them: `store` is a
+/// `Box<dyn Store>`, `dir` a temporary folder's path.
+///
+/// ```ignore
+/// on_both_stores!((store, dir) => (&*store, dir); my_test, my_other_test);
+/// ```
+#[allow(unused_macros)] // crates/urbis-store/tests/postgis.rs shares this module without it
+macro_rules! on_both_stores {
+    (($store:ident, $dir:ident) => $args:tt; $($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[allow(unused_variables)]
+            #[tokio::test]
+            async fn gpkg() {
+                let tmp = tempfile::tempdir().unwrap();
+                let $dir = tmp.path();
+                let $store = super::support::gpkg($dir).await;
+                super::$name $args.await;
+            }
+
+            #[cfg(feature = "postgis-tests")]
+            #[allow(unused_variables)]
+            #[tokio::test]
+            async fn postgis() {
+                let tmp = tempfile::tempdir().unwrap();
+                let $dir = tmp.path();
+                let $store = super::support::postgis().await;
+                super::$name $args.await;
+            }
+        }
+    )*};
+}
+
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
