@@ -22,9 +22,15 @@ on_both_stores!(
     private_fields_stay_private,
     what_is_at_a_point,
     the_parcel_report,
+    crs_time_and_counting,
 );
 
 async fn get(store: &Arc<dyn Store>, uri: &str) -> (StatusCode, Value) {
+    let (status, _, body) = get_with_headers(store, uri).await;
+    (status, body)
+}
+
+async fn get_with_headers(store: &Arc<dyn Store>, uri: &str) -> (StatusCode, axum::http::HeaderMap, Value) {
     let response = urbis_server::router(store.clone())
         .oneshot(
             Request::get(uri)
@@ -36,8 +42,9 @@ async fn get(store: &Arc<dyn Store>, uri: &str) -> (StatusCode, Value) {
         .await
         .unwrap();
     let status = response.status();
+    let headers = response.headers().clone();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (status, headers, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
 /// 25 parcels of 0.001° on a 5 × 5 grid.
@@ -288,4 +295,117 @@ async fn the_parcel_report(store: Arc<dyn Store>) {
     assert_eq!((status, body["parameter"].as_str()), (StatusCode::BAD_REQUEST, Some("utilities_m")));
     let (status, _) = get(&store, "/parcels/none/report").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// Part 2 (CRS), `datetime`, filtering on a field by name, counting and the collection's extent.
+async fn crs_time_and_counting(store: Arc<dyn Store>) {
+    grid(&store).await;
+    let close = |a: &Value, b: [f64; 2], tol: f64| {
+        (a[0].as_f64().unwrap() - b[0]).abs() < tol && (a[1].as_f64().unwrap() - b[1]).abs() < tol
+    };
+    // Web Mercator, checked against GDAL/PROJ: `echo -71.098 42.362 | gdaltransform -s_srs
+    // "+proj=longlat +datum=WGS84" -t_srs EPSG:3857` gives -7914593.15642016 5215360.48022351.
+    let (status, headers, p11) = get_with_headers(&store, "/collections/parcels/items/p11?crs=EPSG:3857").await;
+    assert_eq!(status, StatusCode::OK, "{p11}");
+    assert_eq!(headers["content-crs"], "<http://www.opengis.net/def/crs/EPSG/0/3857>");
+    let first = &p11["geometry"]["coordinates"][0][0][0];
+    assert!(close(first, [-7_914_593.156_420_16, 5_215_360.480_223_51], 1e-6), "{first}");
+    let (_, headers, p11) =
+        get_with_headers(&store, "/collections/parcels/items/p11?crs=http://www.opengis.net/def/crs/EPSG/0/4326").await;
+    assert_eq!(headers["content-crs"], "<http://www.opengis.net/def/crs/EPSG/0/4326>");
+    assert!(close(&p11["geometry"]["coordinates"][0][0][0], [42.362, -71.098], 1e-12), "latitude first: {p11}");
+    let (_, headers, _) = get_with_headers(&store, "/collections/parcels/items?limit=1").await;
+    assert_eq!(headers["content-crs"], "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>");
+
+    // The same box in three CRSs selects the same parcels (the corners, from GDAL as above, lie
+    // between the grid's rows and columns).
+    let ids = |body: &Value| -> Vec<String> {
+        body["features"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap().to_string()).collect()
+    };
+    let (_, lonlat) = get(&store, "/collections/parcels/items?bbox=-71.1,42.36,-71.091,42.369&limit=100").await;
+    let (_, latlon) =
+        get(&store, "/collections/parcels/items?bbox=42.36,-71.1,42.369,-71.091&bbox-crs=EPSG:4326&limit=100").await;
+    let (_, mercator) = get(
+        &store,
+        "/collections/parcels/items?bbox=-7914815.79540175,5215059.17461062,-7913813.91998461,5216415.12540581\
+         &bbox-crs=http://www.opengis.net/def/crs/EPSG/0/3857&limit=100",
+    )
+    .await;
+    assert_eq!(ids(&lonlat).len(), 25);
+    assert_eq!(ids(&latlon), ids(&lonlat));
+    assert_eq!(ids(&mercator), ids(&lonlat));
+    let (_, small) =
+        get(&store, "/collections/parcels/items?bbox=42.3605,-71.0995,42.3615,-71.0985&bbox-crs=EPSG:4326").await;
+    assert_eq!(ids(&small), ["p00"], "{small}");
+
+    // A field by name filters on equality; unknown and repeated parameters are refused by name.
+    let (status, one) = get(&store, "/collections/parcels/items?code=p23").await;
+    assert_eq!((status, ids(&one)), (StatusCode::OK, vec!["p23".to_string()]));
+    for (uri, parameter) in [
+        ("/collections/parcels/items?colour=red", "colour"),
+        ("/collections/parcels/items?limit=1&limit=2", "limit"),
+        ("/collections/parcels/items?crs=EPSG:2249", "crs"),
+        ("/collections/parcels/items?bbox-crs=EPSG:3857", "bbox-crs"),
+        ("/collections/parcels/items?bbox=0,0,1,1&bbox-crs=EPSG:3857&crs=EPSG:3857&datetime=2026-01-01", "datetime"),
+        ("/collections/parcels/items/p11?crs=EPSG:9999", "crs"),
+        ("/collections/parcels/items?f=xml", "f"),
+        ("/collections/parcels/items?numberMatched=maybe", "numberMatched"),
+    ] {
+        let (status, body) = get(&store, uri).await;
+        assert_eq!((status, body["parameter"].as_str()), (StatusCode::BAD_REQUEST, Some(parameter)), "{uri}: {body}");
+    }
+
+    // Counting: exact on request; a page that ends at the last match has no next link.
+    let (_, page) = get(&store, "/collections/parcels/items?limit=25&numberMatched=exact").await;
+    assert_eq!(page["numberMatched"], 25);
+    assert!(page.get("numberMatchedIsEstimate").is_none());
+    assert!(!page["links"].as_array().unwrap().iter().any(|l| l["rel"] == "next"), "{page}");
+    let (_, page) = get(&store, "/collections/parcels/items?limit=24").await;
+    assert!(page["links"].as_array().unwrap().iter().any(|l| l["rel"] == "next"));
+    let (status, page) = get(&store, "/collections/parcels/items?limit=1&numberMatched=estimate").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page["numberMatched"].as_u64().is_some(), "{page}");
+
+    // datetime on the dossiers' reception time.
+    for (id, at) in [("d1", "2026-10-01T09:30:00Z"), ("d2", "2026-10-02T23:59:59Z"), ("d3", "2026-10-05T08:00:00Z")] {
+        let dossier = Feature::new(id, None)
+            .with("tracking_code", format!("URB-{id}"))
+            .with("procedure_code", "BP-01")
+            .with("stage", "received")
+            .with("received_at", at);
+        store.create(LayerId::Permits, &[dossier]).await.unwrap();
+    }
+    for (datetime, expected) in [
+        ("2026-10-02", vec!["d2"]),
+        ("2026-10-01T09:30:00Z", vec!["d1"]),
+        ("2026-10-01/2026-10-02", vec!["d1", "d2"]),
+        ("2026-10-02T00:00:00Z/..", vec!["d2", "d3"]),
+        ("../2026-10-01T12:00:00-03:00", vec!["d1"]),
+        ("../2026-10-01T12:00:00%2B03:00", vec![]),
+        ("/2026-09-30", vec![]),
+    ] {
+        let (status, body) = get(&store, &format!("/collections/permits/items?datetime={datetime}")).await;
+        assert_eq!(status, StatusCode::OK, "{datetime}: {body}");
+        assert_eq!(ids(&body), expected, "{datetime}");
+    }
+    for bad in ["yesterday", "2026-10-05/2026-10-01", ".."] {
+        let (status, body) = get(&store, &format!("/collections/permits/items?datetime={bad}")).await;
+        assert_eq!((status, body["parameter"].as_str()), (StatusCode::BAD_REQUEST, Some("datetime")), "{bad}");
+    }
+
+    // Each collection says what CRSs it serves and where and when its features are.
+    let (_, parcels) = get(&store, "/collections/parcels").await;
+    assert_eq!(parcels["crs"].as_array().unwrap().len(), 3);
+    let bbox = &parcels["extent"]["spatial"]["bbox"][0];
+    let expected = [-71.1, 42.36, -71.091, 42.369];
+    for (i, e) in expected.iter().enumerate() {
+        assert!((bbox[i].as_f64().unwrap() - e).abs() < 1e-9, "{bbox}");
+    }
+    let (_, permits) = get(&store, "/collections/permits").await;
+    assert_eq!(
+        permits["extent"]["temporal"]["interval"][0],
+        json!(["2026-10-01T09:30:00.000Z", "2026-10-05T08:00:00.000Z"])
+    );
+    let (_, conformance) = get(&store, "/conformance").await;
+    assert!(conformance.to_string().contains("ogcapi-features-2/1.0/conf/crs"));
 }

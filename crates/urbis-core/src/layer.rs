@@ -56,6 +56,16 @@ impl LayerId {
             LayerId::PermitEvents => &PERMIT_EVENTS,
         }
     }
+
+    /// The field that places a feature in time (what OGC API `datetime` filters on), if any.
+    pub fn time_field(self) -> Option<&'static Field> {
+        let name = match self {
+            LayerId::Permits => "received_at",
+            LayerId::PermitEvents => "at",
+            _ => return None,
+        };
+        self.schema().field(name)
+    }
 }
 
 impl fmt::Display for LayerId {

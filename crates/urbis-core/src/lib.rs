@@ -5,6 +5,7 @@
 
 pub mod domain;
 pub mod feature;
+pub mod crs;
 pub mod geodesy;
 pub mod layer;
 pub mod validate;

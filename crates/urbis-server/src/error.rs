@@ -15,6 +15,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("parameter `{parameter}`: {message}")]
     BadParameter { parameter: &'static str, message: String },
+    /// [`ApiError::BadParameter`] for a parameter named by the client (a field name).
+    #[error("parameter `{parameter}`: {message}")]
+    BadQuery { parameter: String, message: String },
 }
 
 impl ApiError {
@@ -27,7 +30,7 @@ impl ApiError {
             ApiError::Store(StoreError::InvalidFeature { .. }) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_feature"),
             ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::BadParameter { .. } => (StatusCode::BAD_REQUEST, "bad_parameter"),
+            ApiError::BadParameter { .. } | ApiError::BadQuery { .. } => (StatusCode::BAD_REQUEST, "bad_parameter"),
         }
     }
 }
@@ -42,8 +45,10 @@ impl IntoResponse for ApiError {
             self.to_string()
         };
         let mut body = json!({ "code": code, "message": message });
-        if let ApiError::BadParameter { parameter, .. } = &self {
-            body["parameter"] = json!(parameter);
+        match &self {
+            ApiError::BadParameter { parameter, .. } => body["parameter"] = json!(parameter),
+            ApiError::BadQuery { parameter, .. } => body["parameter"] = json!(parameter),
+            _ => {}
         }
         (status, Json(body)).into_response()
     }

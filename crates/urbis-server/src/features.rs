@@ -8,10 +8,12 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
+use std::collections::BTreeMap;
+
 use serde_json::{json, Map, Value};
+use urbis_core::crs::Crs;
 use urbis_core::{Feature, LayerId};
-use urbis_store::Query;
+use urbis_store::{AttributeFilter, Comparison, Query};
 
 use crate::{ApiError, AppState};
 
@@ -34,9 +36,10 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for BaseUrl {
 pub const MAX_LIMIT: u64 = 10_000;
 const DEFAULT_LIMIT: u64 = 100;
 
-const CONFORMANCE: [&str; 2] = [
+const CONFORMANCE: [&str; 3] = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
 ];
 
 pub fn routes() -> Router<AppState> {
@@ -64,60 +67,131 @@ pub fn landing_json(base: &str) -> Value {
 }
 
 /// The API definition (OpenAPI 3.0), self-contained: no external `$ref`, for offline clients.
-async fn api() -> impl IntoResponse {
+/// Each collection has its own paths, so that its filterable fields and its time are described.
+pub fn api_document() -> Value {
     let json_response = |description: &str, media: &str| json!({ "description": description, "content": { media: { "schema": { "type": "object" } } } });
     let error = json!({
         "description": "a JSON error naming what is wrong",
         "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
     });
-    let collection_id = json!({
-        "name": "collectionId", "in": "path", "required": true,
-        "schema": { "type": "string", "enum": LayerId::ALL.map(|l| l.name()) }
-    });
-    let doc = json!({
+    let crs_values = Crs::ALL.map(|c| c.uri());
+    let crs_param = |name: &str, description: &str| {
+        json!({
+        "name": name, "in": "query", "required": false, "description": description,
+        "schema": { "type": "string", "enum": crs_values, "default": Crs::Crs84.uri() } })
+    };
+    let f_param = json!({ "name": "f", "in": "query", "required": false,
+        "schema": { "type": "string", "enum": ["json", "geojson"] } });
+    let content_crs = json!({ "Content-Crs": { "description": "the CRS of the geometries, as <URI>", "schema": { "type": "string" } } });
+    let geojson_ok = |description: &str| {
+        json!({ "description": description, "headers": content_crs.clone(),
+        "content": { "application/geo+json": { "schema": { "type": "object" } } } })
+    };
+    let mut paths = Map::new();
+    paths.insert("/".into(), json!({ "get": { "summary": "landing page (HTML for a browser, JSON with `f=json`)", "operationId": "landing",
+        "parameters": [{ "name": "f", "in": "query", "required": false, "schema": { "type": "string", "enum": ["json", "html"] } }],
+        "responses": { "200": { "description": "links to the API", "content": {
+            "application/json": { "schema": { "type": "object" } }, "text/html": { "schema": { "type": "string" } } } } } } }));
+    paths.insert(
+        "/api".into(),
+        json!({ "get": { "summary": "this API definition", "operationId": "api",
+        "responses": { "200": json_response("OpenAPI 3.0", "application/vnd.oai.openapi+json;version=3.0") } } }),
+    );
+    paths.insert(
+        "/conformance".into(),
+        json!({ "get": { "summary": "conformance classes", "operationId": "conformance",
+        "responses": { "200": json_response("conformance classes met", "application/json") } } }),
+    );
+    paths.insert(
+        "/collections".into(),
+        json!({ "get": { "summary": "the layers", "operationId": "collections",
+        "responses": { "200": json_response("every layer", "application/json"), "500": error.clone() } } }),
+    );
+    for layer in LayerId::ALL {
+        let s = layer.schema();
+        let name = layer.name();
+        paths.insert(
+            format!("/collections/{name}"),
+            json!({ "get": { "summary": format!("{}: the collection", s.title),
+            "operationId": format!("collection_{name}"),
+            "responses": { "200": json_response("the layer", "application/json") } } }),
+        );
+        let mut params = vec![
+            f_param.clone(),
+            json!({ "name": "limit", "in": "query", "required": false,
+              "schema": { "type": "integer", "minimum": 0, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT } }),
+            json!({ "name": "offset", "in": "query", "required": false,
+              "schema": { "type": "integer", "minimum": 0, "default": 0 } }),
+            json!({ "name": "properties", "in": "query", "required": false, "style": "form", "explode": false,
+              "description": "the properties to return",
+              "schema": { "type": "array", "items": { "type": "string", "enum": public_fields(layer).chain(["extra"]).collect::<Vec<_>>() } } }),
+            json!({ "name": "sortby", "in": "query", "required": false,
+              "description": "one property to sort by, `-` before it for descending",
+              "schema": { "type": "string", "pattern": "^[+-]?[a-z_0-9]+$" } }),
+            crs_param("crs", "the CRS of the returned geometries"),
+            json!({ "name": "numberMatched", "in": "query", "required": false,
+              "description": "`exact` to count every match; by default very large results are estimated (and flagged)",
+              "schema": { "type": "string", "enum": ["exact", "estimate"] } }),
+        ];
+        if s.has_geometry() {
+            params.push(json!({ "name": "bbox", "in": "query", "required": false, "style": "form", "explode": false,
+              "description": "minx,miny,maxx,maxy in bbox-crs (minlat,minlon,maxlat,maxlon in EPSG:4326)",
+              "schema": { "type": "array", "minItems": 4, "maxItems": 4, "items": { "type": "number" } } }));
+            params.push(crs_param("bbox-crs", "the CRS of bbox"));
+        }
+        if let Some(field) = layer.time_field() {
+            params.push(json!({ "name": "datetime", "in": "query", "required": false,
+              "description": format!("an instant or an interval start/end (`..` for open) on `{}`", field.name),
+              "schema": { "type": "string" } }));
+        }
+        for field in s.fields.iter().filter(|f| queryable_field(layer, f.name).is_some()) {
+            params.push(json!({ "name": field.name, "in": "query", "required": false,
+              "description": format!("features whose {} equals this", field.description), "schema": field_schema(field.ty) }));
+        }
+        paths.insert(
+            format!("/collections/{name}/items"),
+            json!({ "get": { "summary": format!("{}: features", s.title),
+            "operationId": format!("items_{name}"), "parameters": params,
+            "responses": { "200": geojson_ok("a page of features"), "400": error.clone(), "500": error.clone() } } }),
+        );
+        paths.insert(format!("/collections/{name}/items/{{featureId}}"), json!({ "get": { "summary": format!("{}: one feature", s.title),
+            "operationId": format!("item_{name}"),
+            "parameters": [{ "name": "featureId", "in": "path", "required": true, "schema": { "type": "string" } },
+                           f_param.clone(), crs_param("crs", "the CRS of the returned geometry")],
+            "responses": { "200": geojson_ok("the feature"), "400": error.clone(), "404": error.clone(), "500": error.clone() } } }));
+    }
+    json!({
         "openapi": "3.0.3",
         "info": { "title": "urbis", "version": env!("CARGO_PKG_VERSION"),
-                  "description": "OGC API - Features (Part 1: Core, GeoJSON) over the city's layers" },
-        "paths": {
-            "/": { "get": { "summary": "landing page", "operationId": "landing",
-                "responses": { "200": json_response("links to the API", "application/json") } } },
-            "/api": { "get": { "summary": "this API definition", "operationId": "api",
-                "responses": { "200": json_response("OpenAPI 3.0", "application/vnd.oai.openapi+json;version=3.0") } } },
-            "/conformance": { "get": { "summary": "conformance classes", "operationId": "conformance",
-                "responses": { "200": json_response("conformance classes met", "application/json") } } },
-            "/collections": { "get": { "summary": "the layers", "operationId": "collections",
-                "responses": { "200": json_response("every layer", "application/json") } } },
-            "/collections/{collectionId}": { "get": { "summary": "one layer", "operationId": "collection",
-                "parameters": [collection_id.clone()],
-                "responses": { "200": json_response("the layer", "application/json"), "404": error.clone() } } },
-            "/collections/{collectionId}/items": { "get": { "summary": "features of a layer", "operationId": "items",
-                "parameters": [
-                    collection_id.clone(),
-                    { "name": "bbox", "in": "query", "required": false, "style": "form", "explode": false,
-                      "schema": { "type": "array", "minItems": 4, "maxItems": 4, "items": { "type": "number" } } },
-                    { "name": "limit", "in": "query", "required": false,
-                      "schema": { "type": "integer", "minimum": 0, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT } },
-                    { "name": "offset", "in": "query", "required": false,
-                      "schema": { "type": "integer", "minimum": 0, "default": 0 } },
-                    { "name": "properties", "in": "query", "required": false, "style": "form", "explode": false,
-                      "description": "the properties to return",
-                      "schema": { "type": "array", "items": { "type": "string" } } },
-                    { "name": "sortby", "in": "query", "required": false,
-                      "description": "one property to sort by, `-` before it for descending",
-                      "schema": { "type": "string", "pattern": "^[+-]?[a-z_0-9]+$" } },
-                ],
-                "responses": { "200": json_response("a page of features", "application/geo+json"),
-                               "400": error.clone(), "404": error.clone() } } },
-            "/collections/{collectionId}/items/{featureId}": { "get": { "summary": "one feature", "operationId": "item",
-                "parameters": [collection_id, { "name": "featureId", "in": "path", "required": true, "schema": { "type": "string" } }],
-                "responses": { "200": json_response("the feature", "application/geo+json"), "404": error } } },
-        },
+                  "description": "OGC API - Features (Part 1: Core, GeoJSON; Part 2: CRS) over the city's layers" },
+        "paths": paths,
         "components": { "schemas": { "Error": {
             "type": "object", "required": ["code", "message"],
             "properties": { "code": { "type": "string" }, "message": { "type": "string" }, "parameter": { "type": "string" } }
         } } },
-    });
-    ([(header::CONTENT_TYPE, "application/vnd.oai.openapi+json;version=3.0")], Json(doc))
+    })
+}
+
+/// The public fields of a layer, in schema order.
+fn public_fields(layer: LayerId) -> impl Iterator<Item = &'static str> {
+    layer.schema().fields.iter().filter(|f| !f.private).map(|f| f.name)
+}
+
+/// The JSON Schema of a field's values as a query parameter.
+fn field_schema(ty: urbis_core::FieldType) -> Value {
+    use urbis_core::FieldType::*;
+    match ty {
+        Integer => json!({ "type": "integer" }),
+        Real => json!({ "type": "number" }),
+        Boolean => json!({ "type": "boolean" }),
+        Date => json!({ "type": "string", "format": "date" }),
+        DateTime => json!({ "type": "string", "format": "date-time" }),
+        Text | Json => json!({ "type": "string" }),
+    }
+}
+
+async fn api() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/vnd.oai.openapi+json;version=3.0")], Json(api_document()))
 }
 
 async fn conformance() -> Json<Value> {
@@ -128,41 +202,64 @@ fn layer(id: &str) -> Result<LayerId, ApiError> {
     id.parse::<LayerId>().map_err(|e| ApiError::NotFound(e.to_string()))
 }
 
-fn collection_json(root: &str, layer: LayerId) -> Value {
+async fn collection_json(state: &AppState, root: &str, layer: LayerId) -> Result<Value, ApiError> {
     let s = layer.schema();
     let base = format!("{root}/collections/{}", layer.name());
-    json!({
+    let mut out = json!({
         "id": layer.name(),
         "title": s.title,
         "description": s.description,
         "itemType": "feature",
-        "crs": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"],
+        "crs": Crs::ALL.map(|c| c.uri()),
+        "storageCrs": Crs::Crs84.uri(),
         "links": [
             { "href": base, "rel": "self", "type": "application/json", "title": s.title },
             { "href": format!("{base}/items"), "rel": "items", "type": "application/geo+json", "title": s.title },
+            { "href": format!("{base}/queryables"), "rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+              "type": "application/schema+json", "title": "what a filter may name" },
         ],
-    })
+    });
+    if let Some(e) = state.store.extent(layer).await? {
+        out["extent"]["spatial"] = json!({
+            "bbox": [[e.min().x, e.min().y, e.max().x, e.max().y]],
+            "crs": Crs::Crs84.uri(),
+        });
+    }
+    if let Some(field) = layer.time_field() {
+        let ends = |desc: bool| {
+            let q = Query { order_by: Some((field.name.to_string(), desc)), limit: Some(1), ..Query::all() }
+                .filter(AttributeFilter::new(field.name, Comparison::IsNotNull, Value::Null));
+            let store = state.store.clone();
+            async move { store.query(layer, &q).await }
+        };
+        let value = |found: Vec<Feature>| found.first().and_then(|f| f.attributes.get(field.name).cloned());
+        let (first, last) = (value(ends(false).await?), value(ends(true).await?));
+        if first.is_some() {
+            out["extent"]["temporal"] = json!({
+                "interval": [[first, last]],
+                "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian",
+            });
+        }
+    }
+    Ok(out)
 }
 
-async fn collections(BaseUrl(root): BaseUrl) -> Json<Value> {
-    let all: Vec<Value> = LayerId::ALL.into_iter().map(|l| collection_json(&root, l)).collect();
-    Json(json!({
+async fn collections(BaseUrl(root): BaseUrl, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let all =
+        futures::future::try_join_all(LayerId::ALL.into_iter().map(|l| collection_json(&state, &root, l))).await?;
+    Ok(Json(json!({
         "collections": all,
+        "crs": Crs::ALL.map(|c| c.uri()),
         "links": [{ "href": format!("{root}/collections"), "rel": "self", "type": "application/json" }],
-    }))
+    })))
 }
 
-async fn collection(BaseUrl(root): BaseUrl, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(collection_json(&root, layer(&id)?)))
-}
-
-#[derive(Debug, Deserialize)]
-struct ItemsParams {
-    bbox: Option<String>,
-    limit: Option<String>,
-    offset: Option<String>,
-    properties: Option<String>,
-    sortby: Option<String>,
+async fn collection(
+    BaseUrl(root): BaseUrl,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(collection_json(&state, &root, layer(&id)?).await?))
 }
 
 /// `properties=a,b`: the layer fields to return (each must exist).
@@ -201,28 +298,32 @@ fn parse_sortby(layer: LayerId, text: &str) -> Result<(String, bool), ApiError> 
     Ok((name.to_string(), desc))
 }
 
-/// `minx,miny,maxx,maxy` in CRS84; a box that crosses the antimeridian is not handled yet.
-fn parse_bbox(text: &str) -> Result<geo_types::Rect, ApiError> {
+/// `minx,miny,maxx,maxy` in `crs` (in its axis order: `minlat,minlon,maxlat,maxlon` in EPSG:4326),
+/// as a longitude/latitude box; a box that crosses the antimeridian is not handled yet.
+fn parse_bbox(text: &str, crs: Crs) -> Result<geo_types::Rect, ApiError> {
     let bad = |why: &str| ApiError::BadParameter { parameter: "bbox", message: format!("`{text}`: {why}") };
+    let order = match crs {
+        Crs::Epsg4326 => "minlat,minlon,maxlat,maxlon",
+        _ => "minx,miny,maxx,maxy",
+    };
     let v: Vec<f64> = text
         .split(',')
         .map(|p| p.trim().parse::<f64>())
         .collect::<Result<_, _>>()
-        .map_err(|_| bad("expected four numbers: minx,miny,maxx,maxy"))?;
+        .map_err(|_| bad(&format!("expected four numbers: {order}")))?;
     if v.len() != 4 {
-        return Err(bad("expected four numbers: minx,miny,maxx,maxy (three-dimensional boxes are not supported)"));
+        return Err(bad(&format!("expected four numbers: {order} (three-dimensional boxes are not supported)")));
     }
     if v.iter().any(|x| !x.is_finite()) {
         return Err(bad("every number must be finite"));
     }
-    let (minx, miny, maxx, maxy) = (v[0], v[1], v[2], v[3]);
-    if minx > maxx || miny > maxy {
-        return Err(bad("the lower corner comes first: minx ≤ maxx and miny ≤ maxy"));
+    if v[0] > v[2] || v[1] > v[3] {
+        return Err(bad(&format!("the lower corner comes first: {order}")));
     }
-    if minx < -180.0 || maxx > 180.0 || miny < -90.0 || maxy > 90.0 {
+    if crs == Crs::Crs84 && (v[0] < -180.0 || v[2] > 180.0 || v[1] < -90.0 || v[3] > 90.0) {
         return Err(bad("longitudes lie in -180..180 and latitudes in -90..90"));
     }
-    Ok(geo_types::Rect::new((minx, miny), (maxx, maxy)))
+    crs.bbox_to_lonlat([v[0], v[1], v[2], v[3]]).map_err(|e| bad(&format!("{e} (bbox-crs is {crs})")))
 }
 
 fn parse_count(name: &'static str, text: Option<&str>, default: u64, max: u64) -> Result<u64, ApiError> {
@@ -242,6 +343,11 @@ fn parse_count(name: &'static str, text: Option<&str>, default: u64, max: u64) -
 
 /// A feature as GeoJSON, without private fields; `extra` keeps the source's other attributes.
 pub fn feature_json(layer: LayerId, f: &Feature) -> Value {
+    feature_json_in(layer, f, Crs::Crs84)
+}
+
+/// [`feature_json`] with the geometry in `crs`.
+pub fn feature_json_in(layer: LayerId, f: &Feature, crs: Crs) -> Value {
     let schema = layer.schema();
     let mut properties = Map::new();
     for field in schema.fields.iter().filter(|field| !field.private) {
@@ -252,61 +358,253 @@ pub fn feature_json(layer: LayerId, f: &Feature) -> Value {
     if !f.extra.is_empty() {
         properties.insert("extra".into(), Value::Object(f.extra.clone()));
     }
-    let geometry = f.geometry.as_ref().map(|g| json!(geojson::Geometry::from(g))).unwrap_or(Value::Null);
+    let geometry = f
+        .geometry
+        .as_ref()
+        .map(|g| json!(geojson::Geometry::from(&crs.geometry_from_lonlat(g))))
+        .unwrap_or(Value::Null);
     json!({ "type": "Feature", "id": f.id, "geometry": geometry, "properties": properties })
+}
+
+/// The query parameters of `/items`, each at most once. Besides these, a layer field's name
+/// filters on equality (`?code=127-123`), as OGC API Features Part 1 recommends.
+const ITEMS_PARAMS: [&str; 13] = [
+    "f",
+    "bbox",
+    "bbox-crs",
+    "crs",
+    "datetime",
+    "limit",
+    "offset",
+    "properties",
+    "sortby",
+    "filter",
+    "filter-lang",
+    "filter-crs",
+    "numberMatched",
+];
+
+/// Above this many matches (by the store's estimate), `numberMatched` is the estimate, flagged as
+/// such, unless the client asks `numberMatched=exact`: counting millions of rows for every page
+/// costs more than the page.
+const ESTIMATE_ABOVE: u64 = 100_000;
+
+/// The query string as name → value, refusing repeated and unknown parameters by name.
+fn params_of(layer: LayerId, pairs: Vec<(String, String)>) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut out = BTreeMap::new();
+    for (name, value) in pairs {
+        let known = ITEMS_PARAMS.contains(&name.as_str()) || queryable_field(layer, &name).is_some();
+        if !known {
+            return Err(ApiError::BadQuery {
+                parameter: name.clone(),
+                message: format!(
+                    "unknown parameter; {} takes {} or one of its fields ({})",
+                    layer.name(),
+                    ITEMS_PARAMS.join(", "),
+                    layer.schema().fields.iter().filter(|f| !f.private).map(|f| f.name).collect::<Vec<_>>().join(", ")
+                ),
+            });
+        }
+        if out.insert(name.clone(), value).is_some() {
+            return Err(ApiError::BadQuery { parameter: name, message: "given more than once".into() });
+        }
+    }
+    Ok(out)
+}
+
+/// A field that `?field=value` may filter on: public and not JSON.
+fn queryable_field(layer: LayerId, name: &str) -> Option<&'static urbis_core::Field> {
+    layer.schema().field(name).filter(|f| !f.private && f.ty != urbis_core::FieldType::Json)
+}
+
+/// A CRS parameter (`crs`, `bbox-crs`, `filter-crs`), CRS84 when absent.
+pub fn parse_crs(parameter: &'static str, text: Option<&str>) -> Result<Crs, ApiError> {
+    text.map(|t| Crs::parse(t).map_err(|e| ApiError::BadParameter { parameter, message: e.to_string() }))
+        .transpose()
+        .map(|c| c.unwrap_or(Crs::Crs84))
+}
+
+/// `datetime`: an instant or an interval `start/end` (either end may be `..` or empty), in RFC 3339
+/// or as a date, against the layer's time field.
+fn datetime_filters(layer: LayerId, text: &str) -> Result<Vec<AttributeFilter>, ApiError> {
+    let bad = |message: String| ApiError::BadParameter { parameter: "datetime", message };
+    let field = layer.time_field().ok_or_else(|| bad(format!("{} has no time to filter by", layer.name())))?;
+    let instant = |t: &str, end: bool| -> Result<Option<String>, ApiError> {
+        let t = t.trim();
+        if t.is_empty() || t == ".." {
+            return Ok(None);
+        }
+        // A date alone covers its whole day.
+        let full = if t.len() == 10 {
+            if end {
+                format!("{t}T23:59:59.999Z")
+            } else {
+                format!("{t}T00:00:00Z")
+            }
+        } else {
+            t.to_string()
+        };
+        urbis_core::feature::parse_datetime(&full).map(Some).ok_or_else(|| {
+            bad(format!("`{t}` is not an RFC 3339 date-time (2026-11-02T09:00:00Z) or a date (2026-11-02)"))
+        })
+    };
+    let name = field.name.to_string();
+    match text.split_once('/') {
+        None => {
+            let (from, to) = (instant(text, false)?, instant(text, true)?);
+            let (Some(from), Some(to)) = (from, to) else {
+                return Err(bad("an instant cannot be open (`..`); write an interval `start/end`".into()));
+            };
+            Ok(vec![
+                AttributeFilter::new(name.clone(), Comparison::Ge, from),
+                AttributeFilter::new(name, Comparison::Le, to),
+            ])
+        }
+        Some((a, b)) => {
+            let (from, to) = (instant(a, false)?, instant(b, true)?);
+            if let (Some(f), Some(t)) = (&from, &to) {
+                if f > t {
+                    return Err(bad(format!("`{text}`: the interval ends before it starts")));
+                }
+            }
+            let mut out = vec![];
+            if let Some(f) = from {
+                out.push(AttributeFilter::new(name.clone(), Comparison::Ge, f));
+            }
+            if let Some(t) = to {
+                out.push(AttributeFilter::new(name, Comparison::Le, t));
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// `numberMatched=exact|estimate`: how to count; by default exact unless the store estimates more
+/// than [`ESTIMATE_ABOVE`].
+async fn number_matched(
+    state: &AppState,
+    layer: LayerId,
+    query: &Query,
+    mode: Option<&str>,
+) -> Result<(u64, bool), ApiError> {
+    let estimate = match mode {
+        None => match state.store.count_estimate(layer, query).await? {
+            Some(e) if e > ESTIMATE_ABOVE => Some(e),
+            _ => None,
+        },
+        Some("exact") => None,
+        Some("estimate") => state.store.count_estimate(layer, query).await?,
+        Some(other) => {
+            return Err(ApiError::BadParameter {
+                parameter: "numberMatched",
+                message: format!("`{other}`: use `exact` or `estimate`"),
+            })
+        }
+    };
+    Ok(match estimate {
+        Some(e) => (e, true),
+        None => (state.store.count(layer, query).await?, false),
+    })
+}
+
+fn check_format(params: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    match params.get("f").map(String::as_str) {
+        None | Some("json" | "geojson") => Ok(()),
+        Some(other) => Err(ApiError::BadParameter {
+            parameter: "f",
+            message: format!("`{other}`: this resource is served as GeoJSON only (`f=json`)"),
+        }),
+    }
+}
+
+/// The headers of a GeoJSON response in `crs`.
+fn geojson_headers(crs: Crs) -> [(header::HeaderName, String); 2] {
+    [
+        (header::CONTENT_TYPE, "application/geo+json".to_string()),
+        (header::HeaderName::from_static("content-crs"), format!("<{}>", crs.uri())),
+    ]
 }
 
 async fn items(
     BaseUrl(root): BaseUrl,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    UrlQuery(params): UrlQuery<ItemsParams>,
+    UrlQuery(pairs): UrlQuery<Vec<(String, String)>>,
 ) -> Result<impl IntoResponse, ApiError> {
     let layer = layer(&id)?;
-    let limit = parse_count("limit", params.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
-    let offset = parse_count("offset", params.offset.as_deref(), 0, u64::MAX / 2)?;
-    let mut query = Query::all().limit(limit).offset(offset);
-    let only = params.properties.as_deref().map(|p| parse_properties(layer, p)).transpose()?;
-    if let Some(sortby) = params.sortby.as_deref() {
+    let params = params_of(layer, pairs)?;
+    let param = |name: &str| params.get(name).map(String::as_str);
+    check_format(&params)?;
+    let crs = parse_crs("crs", param("crs"))?;
+    let limit = parse_count("limit", param("limit"), DEFAULT_LIMIT, MAX_LIMIT)?;
+    let offset = parse_count("offset", param("offset"), 0, u64::MAX / 2)?;
+    let mut query = Query::all().offset(offset);
+    let only = param("properties").map(|p| parse_properties(layer, p)).transpose()?;
+    if let Some(sortby) = param("sortby") {
         query.order_by = Some(parse_sortby(layer, sortby)?);
     }
-    if let Some(b) = params.bbox.as_deref() {
+    if let Some(b) = param("bbox") {
         if !layer.schema().has_geometry() {
             return Err(ApiError::BadParameter {
                 parameter: "bbox",
                 message: format!("{} has no geometry to filter by", layer.name()),
             });
         }
-        query = query.bbox(parse_bbox(b)?);
+        let bbox_crs = parse_crs("bbox-crs", param("bbox-crs"))?;
+        query = query.bbox(parse_bbox(b, bbox_crs)?);
+    } else if param("bbox-crs").is_some() {
+        return Err(ApiError::BadParameter { parameter: "bbox-crs", message: "given without a bbox".into() });
     }
-    let features = state.store.query(layer, &query).await?;
-    let matched = state.store.count(layer, &query).await?;
+    if let Some(dt) = param("datetime") {
+        query.filters.extend(datetime_filters(layer, dt)?);
+    }
+    for (name, value) in &params {
+        if let Some(field) = queryable_field(layer, name) {
+            let v = urbis_core::feature::coerce(field.name, field.ty, Value::String(value.clone()))
+                .map_err(|e| ApiError::BadQuery { parameter: name.clone(), message: e.to_string() })?
+                .unwrap_or(Value::Null);
+            query.filters.push(AttributeFilter::new(field.name, Comparison::Eq, v));
+        }
+    }
+    // CQL2 filtering: wired in with urbis_core::cql2 (in progress).
+    if let Some(name) = ["filter", "filter-lang", "filter-crs"].into_iter().find(|n| param(n).is_some()) {
+        return Err(ApiError::BadQuery { parameter: name.into(), message: "CQL2 filtering is not served yet".into() });
+    }
+    // One more than the page tells whether there is a next page without counting.
+    query.limit = Some(limit + 1);
+    let mut features = state.store.query(layer, &query).await?;
+    let more = features.len() as u64 > limit;
+    features.truncate(limit as usize);
+    query.limit = Some(limit);
+    let (matched, estimated) = number_matched(&state, layer, &query, param("numberMatched")).await?;
     let base = format!("{root}/collections/{}/items", layer.name());
     let page = |offset: u64| {
         let mut q = format!("{base}?limit={limit}&offset={offset}");
-        for (name, value) in [("bbox", &params.bbox), ("properties", &params.properties), ("sortby", &params.sortby)] {
-            if let Some(v) = value {
-                q += &format!("&{name}={}", encode_query_value(v));
-            }
+        for (name, value) in params.iter().filter(|(n, _)| !matches!(n.as_str(), "limit" | "offset")) {
+            q += &format!("&{}={}", encode_query_value(name), encode_query_value(value));
         }
         q
     };
     let mut links = vec![json!({ "href": page(offset), "rel": "self", "type": "application/geo+json" })];
-    if offset + (features.len() as u64) < matched {
+    if more {
         links.push(json!({ "href": page(offset + limit), "rel": "next", "type": "application/geo+json" }));
     }
     if offset > 0 {
         links
             .push(json!({ "href": page(offset.saturating_sub(limit)), "rel": "prev", "type": "application/geo+json" }));
     }
-    let body = json!({
+    let mut body = json!({
         "type": "FeatureCollection",
-        "features": features.iter().map(|f| select(feature_json(layer, f), only.as_deref())).collect::<Vec<_>>(),
+        "features": features.iter().map(|f| select(feature_json_in(layer, f, crs), only.as_deref())).collect::<Vec<_>>(),
         "numberMatched": matched,
         "numberReturned": features.len(),
+        "timeStamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "links": links,
     });
-    Ok(([(header::CONTENT_TYPE, "application/geo+json")], Json(body)))
+    if estimated {
+        body["numberMatchedIsEstimate"] = json!(true);
+    }
+    Ok((geojson_headers(crs), Json(body)))
 }
 
 /// Keeps only the named properties of a GeoJSON feature.
@@ -331,19 +629,34 @@ async fn item(
     BaseUrl(root): BaseUrl,
     State(state): State<AppState>,
     Path((id, feature_id)): Path<(String, String)>,
+    UrlQuery(pairs): UrlQuery<Vec<(String, String)>>,
 ) -> Result<impl IntoResponse, ApiError> {
     let layer = layer(&id)?;
+    let mut crs = None;
+    for (name, value) in &pairs {
+        match name.as_str() {
+            "crs" if crs.is_none() => crs = Some(parse_crs("crs", Some(value))?),
+            "f" if matches!(value.as_str(), "json" | "geojson") => {}
+            _ => {
+                return Err(ApiError::BadQuery {
+                    parameter: name.clone(),
+                    message: "a feature takes `crs` and `f=json`, each once".into(),
+                })
+            }
+        }
+    }
+    let crs = crs.unwrap_or(Crs::Crs84);
     let feature = state
         .store
         .get(layer, &feature_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("{} has no feature with id `{feature_id}`", layer.name())))?;
-    let mut body = feature_json(layer, &feature);
+    let mut body = feature_json_in(layer, &feature, crs);
     body["links"] = json!([
         { "href": format!("{root}/collections/{}/items/{}", layer.name(), feature_id), "rel": "self", "type": "application/geo+json" },
         { "href": format!("{root}/collections/{}", layer.name()), "rel": "collection", "type": "application/json" },
     ]);
-    Ok(([(header::CONTENT_TYPE, "application/geo+json")], Json(body)))
+    Ok((geojson_headers(crs), Json(body)))
 }
 
 #[cfg(test)]
@@ -352,9 +665,13 @@ mod tests {
 
     #[test]
     fn bboxes_are_checked_and_named() {
-        assert!(parse_bbox("-71.2,42.3,-71.0,42.4").is_ok());
+        assert!(parse_bbox("-71.2,42.3,-71.0,42.4", Crs::Crs84).is_ok());
+        let lat_first = parse_bbox("42.3,-71.2,42.4,-71.0", Crs::Epsg4326).unwrap();
+        assert_eq!(lat_first, parse_bbox("-71.2,42.3,-71.0,42.4", Crs::Crs84).unwrap());
+        assert!(parse_bbox("10,100,20,120", Crs::Epsg4326).is_ok(), "latitudes 10..20, longitudes 100..120");
+        assert!(parse_bbox("100,10,120,20", Crs::Epsg4326).is_err(), "a latitude of 100");
         for bad in ["1,2,3", "a,b,c,d", "-71.0,42.4,-71.2,42.3", "0,0,200,10", "1,2,3,4,5,6", "NaN,0,1,1"] {
-            let err = parse_bbox(bad).unwrap_err().to_string();
+            let err = parse_bbox(bad, Crs::Crs84).unwrap_err().to_string();
             assert!(err.contains("bbox"), "{bad}: {err}");
         }
         assert!(parse_count("limit", Some("1000000000"), 10, MAX_LIMIT).is_err());

@@ -84,6 +84,12 @@ pub trait Store: Send + Sync {
     /// How many features match the query (limit and offset ignored).
     async fn count(&self, layer: LayerId, query: &Query) -> Result<u64>;
 
+    /// A cheap estimate of [`Store::count`] with no scan (the query planner's row estimate on
+    /// PostGIS), or `None` where the store has none and the caller should count.
+    async fn count_estimate(&self, _layer: LayerId, _query: &Query) -> Result<Option<u64>> {
+        Ok(None)
+    }
+
     /// Adds features; fails with [`StoreError::DuplicateId`] if any id exists, writing none.
     async fn create(&self, layer: LayerId, features: &[Feature]) -> Result<()>;
 

@@ -471,6 +471,14 @@ impl Store for PostgisStore {
         Ok(n.max(0) as u64)
     }
 
+    async fn count_estimate(&self, layer: LayerId, q: &Query) -> Result<Option<u64>> {
+        let mut st = Statement::default();
+        let sql =
+            format!("EXPLAIN (FORMAT JSON) SELECT 1 FROM {}{}", ident(layer.name()), where_clause(layer, q, &mut st)?);
+        let plan: serde_json::Value = st.query(&sql).fetch_one(&self.pool).await?.try_get(0)?;
+        Ok(plan.pointer("/0/Plan/Plan Rows").and_then(serde_json::Value::as_f64).map(|n| n.max(0.0).round() as u64))
+    }
+
     async fn create(&self, layer: LayerId, features: &[Feature]) -> Result<()> {
         // Check every feature before writing any, so a bad one fails fast with its own error.
         let rows = features.iter().map(|f| row_values(layer, f, wkb::to_ewkb)).collect::<Result<Vec<_>>>()?;
