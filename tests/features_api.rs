@@ -23,6 +23,7 @@ on_both_stores!(
     what_is_at_a_point,
     the_parcel_report,
     crs_time_and_counting,
+    spatial_queries,
 );
 
 async fn get(store: &Arc<dyn Store>, uri: &str) -> (StatusCode, Value) {
@@ -408,4 +409,112 @@ async fn crs_time_and_counting(store: Arc<dyn Store>) {
     );
     let (_, conformance) = get(&store, "/conformance").await;
     assert!(conformance.to_string().contains("ogcapi-features-2/1.0/conf/crs"));
+}
+
+async fn post(store: &Arc<dyn Store>, uri: &str, body: &str) -> (StatusCode, Value) {
+    let response = urbis_server::router(store.clone())
+        .oneshot(
+            Request::post(uri)
+                .header("content-type", "application/geo+json")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// Within a distance, k nearest and intersects, each checked against geo's own computation.
+async fn spatial_queries(store: Arc<dyn Store>) {
+    use geo::{Distance, Haversine, Intersects};
+    grid(&store).await;
+    let centres: Vec<(String, geo::Point)> = (0..12)
+        .map(|i| (format!("c{i:02}"), geo::Point::new(-71.1 + 0.0011 * i as f64, 42.365 + 0.0003 * i as f64)))
+        .collect();
+    let features: Vec<Feature> =
+        centres.iter().map(|(id, p)| Feature::new(id, Some((*p).into())).with("name", id.as_str())).collect();
+    store.create(LayerId::ServiceCentres, &features).await.unwrap();
+    let here = geo::Point::new(-71.094, 42.366);
+    let mut by_distance: Vec<(f64, &str)> =
+        centres.iter().map(|(id, p)| (Haversine.distance(here, *p), id.as_str())).collect();
+    by_distance.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let ids = |body: &Value| -> Vec<String> {
+        body["features"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap().to_string()).collect()
+    };
+
+    let (status, k) = get(&store, "/query/nearest?layer=service_centres&lon=-71.094&lat=42.366&k=3").await;
+    assert_eq!(status, StatusCode::OK, "{k}");
+    let expected: Vec<&str> = by_distance.iter().take(3).map(|d| d.1).collect();
+    assert_eq!(ids(&k), expected);
+    for (f, (d, _)) in k["features"].as_array().unwrap().iter().zip(&by_distance) {
+        assert!((f["distance_m"].as_f64().unwrap() - d).abs() < 0.5, "{f} vs {d}");
+    }
+
+    let (status, near) = get(&store, "/query/within?layer=service_centres&lon=-71.094&lat=42.366&m=300").await;
+    assert_eq!(status, StatusCode::OK, "{near}");
+    let expected: Vec<&str> = by_distance.iter().filter(|d| d.0 <= 300.0).map(|d| d.1).collect();
+    assert!(!expected.is_empty() && expected.len() < centres.len());
+    assert_eq!(ids(&near), expected);
+
+    // A posted polygon: the parcels that intersect it, and the centres within 50 m of it.
+    let area = geo::polygon![(x: -71.0995, y: 42.3605), (x: -71.0965, y: 42.3605), (x: -71.0965, y: 42.3625), (x: -71.0995, y: 42.3625)];
+    let body = json!({ "type": "Feature", "properties": {}, "geometry": geojson::Geometry::from(&area) }).to_string();
+    let (status, hit) = post(&store, "/query/intersects?layer=parcels", &body).await;
+    assert_eq!(status, StatusCode::OK, "{hit}");
+    let mut expected = vec![];
+    for f in store.query(LayerId::Parcels, &urbis_store::Query::all()).await.unwrap() {
+        if f.geometry.as_ref().unwrap().intersects(&area) {
+            expected.push(f.id.clone());
+        }
+    }
+    assert_eq!(ids(&hit), expected);
+    assert!(expected.len() >= 4, "{expected:?}");
+    let (status, _) = post(&store, "/query/intersects?layer=parcels&limit=2", &body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "more than the limit is refused, not cut");
+    let (status, around) = post(&store, "/query/within?layer=service_centres&m=50", &body).await;
+    assert_eq!(status, StatusCode::OK, "{around}");
+    let expected: Vec<String> = centres
+        .iter()
+        .filter(|(_, p)| {
+            area.intersects(p)
+                || area.exterior().lines().any(|l| {
+                    use geo::{Closest, ClosestPoint};
+                    match l.closest_point(p) {
+                        Closest::SinglePoint(c) | Closest::Intersection(c) => Haversine.distance(c, *p) <= 50.0,
+                        Closest::Indeterminate => false,
+                    }
+                })
+        })
+        .map(|(id, _)| id.clone())
+        .collect();
+    let mut got = ids(&around);
+    got.sort();
+    assert_eq!(got, expected);
+
+    // Bad requests name what is wrong and change nothing.
+    for (uri, parameter) in [
+        ("/query/nearest?lon=-71&lat=42", "layer"),
+        ("/query/nearest?layer=nowhere&lon=-71&lat=42", "layer"),
+        ("/query/nearest?layer=procedures&lon=-71&lat=42", "layer"),
+        ("/query/nearest?layer=roads&lon=-71&lat=42&k=0", "k"),
+        ("/query/nearest?layer=roads&lon=-71&lat=42&k=1.5", "k"),
+        ("/query/within?layer=roads&lon=-71&lat=42", "m"),
+        ("/query/within?layer=roads&lon=-71&lat=42&m=-1", "m"),
+        ("/query/within?layer=roads&lon=-71&lat=142&m=10", "lat"),
+    ] {
+        let (status, body) = get(&store, uri).await;
+        assert_eq!((status, body["parameter"].as_str()), (StatusCode::BAD_REQUEST, Some(parameter)), "{uri}: {body}");
+    }
+    for body in [
+        r#"{"type":"Point","coordinates":[NaN,42.3]}"#,
+        r#"{"type":"Point","coordinates":[-71.1,420.3]}"#,
+        r#"{"type":"Polygon","coordinates":[[[-71.1,42.3],[-71.0,42.3]]]}"#,
+        r#"{"type":"Point"}"#,
+        "",
+    ] {
+        let (status, answer) = post(&store, "/query/intersects?layer=parcels", body).await;
+        assert_eq!((status, answer["parameter"].as_str()), (StatusCode::BAD_REQUEST, Some("body")), "{body}: {answer}");
+    }
 }

@@ -160,6 +160,66 @@ pub fn api_document() -> Value {
                            f_param.clone(), crs_param("crs", "the CRS of the returned geometry")],
             "responses": { "200": geojson_ok("the feature"), "400": error.clone(), "404": error.clone(), "500": error.clone() } } }));
     }
+    let q = |name: &str, required: bool, schema: Value, description: &str| {
+        json!({
+        "name": name, "in": "query", "required": required, "description": description, "schema": schema })
+    };
+    let lon = q("lon", true, json!({ "type": "number", "minimum": -180, "maximum": 180 }), "WGS 84 longitude");
+    let lat = q("lat", true, json!({ "type": "number", "minimum": -90, "maximum": 90 }), "WGS 84 latitude");
+    let spatial_layers: Vec<&str> =
+        LayerId::ALL.into_iter().filter(|l| l.schema().has_geometry()).map(|l| l.name()).collect();
+    let layer_param = q("layer", true, json!({ "type": "string", "enum": spatial_layers }), "the layer to search");
+    let metres = q("m", true, json!({ "type": "number", "minimum": 0, "maximum": 100_000 }), "distance in metres");
+    let limit = q(
+        "limit",
+        false,
+        json!({ "type": "integer", "minimum": 1, "maximum": 10_000, "default": 1000 }),
+        "most features returned",
+    );
+    let geometry_body = json!({ "required": true, "description": "a GeoJSON geometry or Feature, WGS 84",
+        "content": { "application/geo+json": { "schema": { "type": "object" } }, "application/json": { "schema": { "type": "object" } } } });
+    let plain = |summary: &str, id: &str, params: Vec<Value>| {
+        json!({ "summary": summary, "operationId": id, "parameters": params,
+        "responses": { "200": json_response("the answer", "application/json"), "400": error.clone(), "500": error.clone() } })
+    };
+    let with_body = |summary: &str, id: &str, params: Vec<Value>| {
+        let mut op = plain(summary, id, params);
+        op["requestBody"] = geometry_body.clone();
+        op
+    };
+    paths.insert(
+        "/health".into(),
+        json!({ "get": { "summary": "is the server and its store up", "operationId": "health",
+        "responses": { "200": json_response("ok", "application/json"), "500": error.clone() } } }),
+    );
+    paths.insert(
+        "/layers".into(),
+        json!({ "get": { "summary": "every layer with its feature count", "operationId": "layers",
+        "responses": { "200": json_response("the layers", "application/json"), "500": error.clone() } } }),
+    );
+    paths.insert("/query/at".into(), json!({ "get": plain("what is at a point: parcel, zoning, overlays, nearest road and service centre", "query_at", vec![lon.clone(), lat.clone()]) }));
+    paths.insert("/query/within".into(), json!({
+        "get": plain("features within a distance of a point, nearest first", "query_within_point", vec![layer_param.clone(), lon.clone(), lat.clone(), metres.clone(), limit.clone()]),
+        "post": with_body("features within a distance of a posted geometry, nearest first", "query_within_geometry", vec![layer_param.clone(), metres, limit.clone()]),
+    }));
+    paths.insert("/query/nearest".into(), json!({ "get": plain("the k features nearest to a point", "query_nearest",
+        vec![layer_param.clone(), lon, lat, q("k", false, json!({ "type": "integer", "minimum": 1, "maximum": 1000, "default": 1 }), "how many")]) }));
+    paths.insert("/query/intersects".into(), json!({ "post": with_body("features that intersect a posted geometry", "query_intersects", vec![layer_param, limit]) }));
+    let mut report = plain(
+        "the parcel report: area, zoning, overlays, roads, utilities, permits, nearest service centre",
+        "parcel_report",
+        vec![
+            json!({ "name": "parcel", "in": "path", "required": true, "description": "parcel id or cadastral code", "schema": { "type": "string" } }),
+            q(
+                "utilities_m",
+                false,
+                json!({ "type": "number", "minimum": 0, "maximum": 1000, "default": 30 }),
+                "how far to look for utilities, in metres",
+            ),
+        ],
+    );
+    report["responses"]["404"] = error.clone();
+    paths.insert("/parcels/{parcel}/report".into(), json!({ "get": report }));
     json!({
         "openapi": "3.0.3",
         "info": { "title": "urbis", "version": env!("CARGO_PKG_VERSION"),
