@@ -6,6 +6,7 @@
 pub mod domain;
 pub mod feature;
 pub mod crs;
+pub mod cql2;
 pub mod geodesy;
 pub mod layer;
 pub mod validate;
