@@ -5,6 +5,7 @@ mod error;
 pub mod features;
 mod report;
 mod spatial;
+pub mod tiles;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub fn router(store: Arc<dyn Store>) -> Router {
         .merge(features::routes())
         .merge(spatial::routes())
         .merge(report::routes())
+        .merge(tiles::routes())
         .with_state(AppState { store })
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(tower_http::cors::CorsLayer::permissive())
