@@ -11,6 +11,23 @@ for p in "${packages[@]}"; do
         missing+=("$p")
     fi
 done
+# Python clients the tests run against urbis, pinned, installed quietly when missing:
+# mapbox-vector-tile (the independent MVT decoder of tests/decode_mvt.py), OWSLib with shapely
+# (tests/owslib_client.py), schemathesis (fuzzes the API from /api).
+python_packages=(mapbox-vector-tile==2.1.0 OWSLib==0.32.1 shapely==2.0.6 schemathesis==4.32.5)
+python_missing=()
+for spec in "${python_packages[@]}"; do
+    if ! python3 -c 'import importlib.metadata as m, sys; n, v = sys.argv[1].split("=="); sys.exit(m.version(n) != v)' \
+        "$spec" 2>/dev/null; then
+        python_missing+=("$spec")
+    fi
+done
+if ((${#python_missing[@]})); then
+    python3 -m pip install --quiet --disable-pip-version-check "${python_missing[@]}" >&2 || {
+        echo "tests/install-deps.sh: cannot install ${python_missing[*]} with pip; the client tests need them" >&2
+        exit 1
+    }
+fi
 ((${#missing[@]})) || exit 0
 if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
     echo "tests/install-deps.sh: missing Debian packages: ${missing[*]}; install them (as root: apt-get install ${missing[*]})" >&2
