@@ -2,6 +2,7 @@
 //! file ([`gpkg`], the default: nothing to install) and PostGIS ([`postgis`], for production).
 //! Both hold the layers of [`urbis_core::LayerId`] and behave the same; one test suite proves it.
 
+mod cql_sql;
 pub mod gpkg;
 pub mod postgis;
 mod query;

@@ -4,6 +4,7 @@
 use geo_types::Geometry;
 use geo_types::Rect;
 use serde_json::Value;
+use urbis_core::cql2::{Cql2ErrorKind, Filter};
 use urbis_core::{Feature, FieldType, GeometryKind, LayerId};
 
 use crate::{Result, StoreError};
@@ -62,6 +63,9 @@ pub struct Query {
     pub offset: u64,
     /// Sort by this field (or `id`) before paging; ties and the default order are by id.
     pub order_by: Option<(String, bool)>,
+    /// A CQL2 filter, which must hold as well as `bbox` and `filters`. PostGIS compiles it to
+    /// SQL, the GeoPackage store evaluates it on the rows its other conditions select.
+    pub cql2: Option<Filter>,
 }
 
 impl Query {
@@ -88,6 +92,21 @@ impl Query {
         self.offset = n;
         self
     }
+
+    pub fn cql2(mut self, filter: Filter) -> Self {
+        self.cql2 = Some(filter);
+        self
+    }
+}
+
+/// The query's CQL2 filter, checked against `layer` (a filter is checked for the layer it was
+/// written for; used on another it must fit that one too).
+pub(crate) fn cql2_filter(layer: LayerId, q: &Query) -> Result<Option<Filter>> {
+    let Some(f) = &q.cql2 else { return Ok(None) };
+    f.for_layer(layer).map(Some).map_err(|e| match e.kind {
+        Cql2ErrorKind::UnknownProperty(field) => StoreError::UnknownField { layer, field },
+        _ => StoreError::InvalidQuery { layer, reason: e.to_string() },
+    })
 }
 
 /// The type of a filterable column: a layer field or the id.
