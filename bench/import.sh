@@ -5,6 +5,9 @@
 #
 #   bash bench/import.sh            # 3 runs each, medians and ratios printed as a table
 #   RUNS=5 bash bench/import.sh
+#   URBIS_BIN=/path/to/urbis URBIS_BEFORE=/path/to/older/urbis bash bench/import.sh
+#                                   # a given binary instead of building one, and another build
+#                                   # measured in the same run (an extra column: before/after)
 #
 # Not a test: it asserts nothing and is never run by CI. PostGIS is a throwaway cluster, as in the
 # test command. What each side does: urbis reads, maps, validates every feature and applies the
@@ -19,8 +22,13 @@ runs="${RUNS:-3}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/urbis/target}"
 
 bash "$repo/tests/install-deps.sh"
-cargo build --release -p urbis --manifest-path "$repo/Cargo.toml" >&2
-urbis="$CARGO_TARGET_DIR/release/urbis"
+if [[ -n "${URBIS_BIN:-}" ]]; then
+    urbis="$URBIS_BIN"
+else
+    cargo build --release -p urbis --manifest-path "$repo/Cargo.toml" >&2
+    urbis="$CARGO_TARGET_DIR/release/urbis"
+fi
+before="${URBIS_BEFORE:-}"
 command -v ogr2ogr >/dev/null || { echo "ogr2ogr (gdal-bin) is needed" >&2; exit 1; }
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/urbis-bench.XXXXXX")"
@@ -58,41 +66,66 @@ fresh_db() {
 }
 
 declare -a rows
-bench() { # name, urbis seconds, ogr2ogr seconds
-    rows+=("$(printf '| %-34s | %8.2f s | %8.2f s | %6.2f× |' "$1" "$2" "$3" "$(echo "$3 / $2" | bc -l)")")
+bench() { # name, urbis seconds, ogr2ogr seconds[, seconds of the "before" build]
+    local row
+    row="$(printf '| %-34s | %8.2f s | %8.2f s | %6.2f× |' "$1" "$2" "$3" "$(echo "$3 / $2" | bc -l)")"
+    if [[ -n "${4:-}" ]]; then
+        row+="$(printf ' %8.2f s | %6.2f× |' "$4" "$(echo "$3 / $4" | bc -l)")"
+    fi
+    rows+=("$row")
+}
+# The same import with the "before" build, if one is given (else nothing).
+measure_before() { # prepare, then the import's arguments
+    [[ -n "$before" ]] || return 0
+    local prepare="$1"
+    shift
+    median "$prepare" "$before" "$@"
 }
 
 echo "measuring ($runs runs each) …" >&2
 # GeoPackage
-u=$(median "rm -f $work/u.gpkg" "$urbis" import --report-dir "$work" --store "$work/u.gpkg" --layer parcels --map "$work/parcels.toml" \
-    --skip-invalid "$parcels")
+args=(import --report-dir "$work" --store "$work/u.gpkg" --layer parcels --map "$work/parcels.toml" --skip-invalid "$parcels")
+u=$(median "rm -f $work/u.gpkg" "$urbis" "${args[@]}")
+b=$(measure_before "rm -f $work/u.gpkg" "${args[@]}")
 o=$(median "rm -f $work/o.gpkg" ogr2ogr -f GPKG "$work/o.gpkg" "$parcels" -nln parcels)
-bench "parcels → GeoPackage" "$u" "$o"
+bench "parcels → GeoPackage" "$u" "$o" "$b"
 # Also rebuilding the 37 self-intersecting parcels (ogr2ogr copies them as they are).
-u=$(median "rm -f $work/u.gpkg" "$urbis" import --report-dir "$work" --store "$work/u.gpkg" --layer parcels --map "$work/parcels.toml" \
-    --skip-invalid --make-valid "$parcels")
-bench "parcels → GeoPackage, --make-valid" "$u" "$o"
-u=$(median "rm -f $work/u.gpkg" "$urbis" import --report-dir "$work" --store "$work/u.gpkg" --layer roads --skip-invalid "$porto")
+args+=(--make-valid)
+u=$(median "rm -f $work/u.gpkg" "$urbis" "${args[@]}")
+b=$(measure_before "rm -f $work/u.gpkg" "${args[@]}")
+bench "parcels → GeoPackage, --make-valid" "$u" "$o" "$b"
+args=(import --report-dir "$work" --store "$work/u.gpkg" --layer roads --skip-invalid "$porto")
+u=$(median "rm -f $work/u.gpkg" "$urbis" "${args[@]}")
+b=$(measure_before "rm -f $work/u.gpkg" "${args[@]}")
 o=$(median "rm -f $work/o.gpkg" ogr2ogr -f GPKG "$work/o.gpkg" "$porto" lines -where "highway IS NOT NULL" -nln roads)
-bench "Porto roads → GeoPackage" "$u" "$o"
+bench "Porto roads → GeoPackage" "$u" "$o" "$b"
 
 # PostGIS (urbis into its migrated schema; ogr2ogr creating its own table, as it does)
 "$urbis" migrate --store "$pg_url/u" >/dev/null 2>&1 || { fresh_db u; "$urbis" migrate --store "$pg_url/u" >/dev/null; }
 fresh_db u
 "$urbis" migrate --store "$pg_url/u" >/dev/null
-u=$(median "" "$urbis" import --report-dir "$work" --store "$pg_url/u" --layer parcels --map "$work/parcels.toml" --skip-invalid \
-    --replace "$parcels")
+args=(import --report-dir "$work" --store "$pg_url/u" --layer parcels --map "$work/parcels.toml" --skip-invalid --replace
+    "$parcels")
+u=$(median "" "$urbis" "${args[@]}")
+b=$(measure_before "" "${args[@]}")
 o=$(median "fresh_db o" ogr2ogr -f PostgreSQL "PG:host=127.0.0.1 port=$PG_PORT user=postgres dbname=o" "$parcels" \
     -nln parcels)
-bench "parcels → PostGIS" "$u" "$o"
-u=$(median "" "$urbis" import --report-dir "$work" --store "$pg_url/u" --layer roads --skip-invalid --replace "$porto")
+bench "parcels → PostGIS" "$u" "$o" "$b"
+args=(import --report-dir "$work" --store "$pg_url/u" --layer roads --skip-invalid --replace "$porto")
+u=$(median "" "$urbis" "${args[@]}")
+b=$(measure_before "" "${args[@]}")
 o=$(median "fresh_db o" ogr2ogr -f PostgreSQL "PG:host=127.0.0.1 port=$PG_PORT user=postgres dbname=o" "$porto" lines \
     -where "highway IS NOT NULL" -nln roads)
-bench "Porto roads → PostGIS" "$u" "$o"
+bench "Porto roads → PostGIS" "$u" "$o" "$b"
 
 echo
-echo "| import                             |    urbis   |  ogr2ogr   | ogr2ogr time / urbis time |"
-echo "|------------------------------------|------------|------------|--------|"
+if [[ -n "$before" ]]; then
+    echo "| import                             |    urbis   |  ogr2ogr   | ogr2ogr time / urbis time | urbis before | ogr2ogr / before |"
+    echo "|------------------------------------|------------|------------|--------|------------|--------|"
+else
+    echo "| import                             |    urbis   |  ogr2ogr   | ogr2ogr time / urbis time |"
+    echo "|------------------------------------|------------|------------|--------|"
+fi
 printf '%s\n' "${rows[@]}"
 echo
 echo "$(nproc) cores; $(ogr2ogr --version); urbis $("$urbis" --version | cut -d' ' -f2); median of $runs runs"

@@ -17,6 +17,10 @@ use urbis_core::{Feature, FieldType, LayerId};
 use crate::query::{column_type, filter_value, row_values, BindValue};
 use crate::{wkb, Comparison, LayerCount, Near, Progress, Query, Result, Store, StoreError, StoreKind};
 
+// Bulk loads (COPY, indexes built after the rows): their own file, next to this one.
+#[path = "postgis_copy.rs"]
+mod copy;
+
 /// The migrations, embedded at build time (`build.rs` rebuilds when the folder changes).
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
 
@@ -252,9 +256,6 @@ fn where_clause(layer: LayerId, q: &Query, st: &mut Statement) -> Result<String>
             (Comparison::Like, Some(v)) => format!("{col} LIKE {} ESCAPE ''", st.push_typed(ty, v)),
             (op, Some(v)) => format!("{col} {} {}", op.sql(), st.push_typed(ty, v)),
         });
-    }
-    if let Some(filter) = crate::query::cql2_filter(layer, q)? {
-        conds.push(crate::cql_sql::condition(&filter, &mut |v| st.push(v))?);
     }
     Ok(if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) })
 }
@@ -615,10 +616,7 @@ impl Store for PostgisStore {
         progress: Progress<'_>,
     ) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
-        if replace_all {
-            sqlx::query(&format!("DELETE FROM {}", ident(layer.name()))).execute(&mut *tx).await?;
-        }
-        let n = copy_features(&mut tx, layer, features, progress).await?;
+        let n = copy::load(&mut tx, layer, features, replace_all, progress).await?;
         tx.commit().await?;
         Ok(n)
     }

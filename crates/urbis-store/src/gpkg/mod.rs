@@ -2,7 +2,9 @@
 //! as it is. Spatial reads go through the GeoPackage R*Tree; exact tests run in Rust (registered
 //! as SQL functions where paging needs them inside SQL).
 
+mod bulk;
 mod functions;
+mod rtree;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -210,28 +212,6 @@ impl GpkgStore {
         rows.iter().map(|r| Self::decode(layer, r)).collect()
     }
 
-    /// Every feature a query with a CQL2 filter selects, in its order, before paging: the rows its
-    /// other conditions select (only those whose index box meets the box the filter implies, if
-    /// any), then the filter evaluated on each.
-    async fn matching(&self, layer: LayerId, q: &Query, filter: &urbis_core::cql2::Filter) -> Result<Vec<Feature>> {
-        let mut binds = vec![];
-        let mut sql = format!("SELECT {} FROM {}", Self::columns(layer), layer.name());
-        let mut conds = Self::where_clause(layer, q, &mut binds)?;
-        if let Some(r) = filter.implied_bbox() {
-            conds += if conds.is_empty() { " WHERE " } else { " AND " };
-            conds += &format!(
-                "fid IN (SELECT id FROM rtree_{}_geom WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?)",
-                layer.name()
-            );
-            binds.extend([r.max().x, r.min().x, r.max().y, r.min().y].map(|v| BindValue::Real(Some(v))));
-        }
-        sql += &conds;
-        sql += &Self::order_clause(layer, q)?;
-        let mut rows = self.fetch(layer, &sql, binds).await?;
-        rows.retain(|f| filter.matches(f));
-        Ok(rows)
-    }
-
     /// Features whose index box meets `rect`: the candidates of every spatial read.
     async fn candidates(&self, layer: LayerId, rect: Rect) -> Result<Vec<Feature>> {
         if !layer.schema().has_geometry() {
@@ -392,12 +372,6 @@ impl Store for GpkgStore {
     }
 
     async fn query(&self, layer: LayerId, q: &Query) -> Result<Vec<Feature>> {
-        if let Some(filter) = crate::query::cql2_filter(layer, q)? {
-            let found = self.matching(layer, q, &filter).await?;
-            let skip = usize::try_from(q.offset).unwrap_or(usize::MAX);
-            let take = q.limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
-            return Ok(found.into_iter().skip(skip).take(take).collect());
-        }
         let mut binds = vec![];
         let mut sql = format!("SELECT {} FROM {}", Self::columns(layer), layer.name());
         sql += &Self::where_clause(layer, q, &mut binds)?;
@@ -409,9 +383,6 @@ impl Store for GpkgStore {
     }
 
     async fn count(&self, layer: LayerId, q: &Query) -> Result<u64> {
-        if let Some(filter) = crate::query::cql2_filter(layer, q)? {
-            return Ok(self.matching(layer, q, &filter).await?.len() as u64);
-        }
         let mut binds = vec![];
         let sql = format!("SELECT count(*) FROM {}{}", layer.name(), Self::where_clause(layer, q, &mut binds)?);
         let mut query = sqlx::query(&sql);
@@ -553,30 +524,7 @@ impl Store for GpkgStore {
     ) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
         let written = async {
-            let t = layer.name();
-            if replace_all {
-                sqlx::query(&format!("DELETE FROM {t}")).execute(&mut *tx).await?;
-            }
-            // Indexing row by row through the trigger costs more than indexing the new rows at
-            // the end in one statement; the trigger is back before the transaction ends.
-            let defer_index = layer.schema().has_geometry() && features.len() >= 1000;
-            let last_fid: i64 = if defer_index {
-                sqlx::query(&format!("DROP TRIGGER rtree_{t}_geom_insert")).execute(&mut *tx).await?;
-                sqlx::query_scalar(&format!("SELECT coalesce(max(fid), 0) FROM {t}")).fetch_one(&mut *tx).await?
-            } else {
-                0
-            };
-            let n = Self::insert_all(&mut tx, layer, features, progress).await?;
-            if defer_index {
-                sqlx::query(&format!(
-                    "INSERT OR REPLACE INTO rtree_{t}_geom SELECT fid, ST_MinX(geom), ST_MaxX(geom), ST_MinY(geom), \
-                     ST_MaxY(geom) FROM {t} WHERE fid > ? AND geom NOT NULL AND NOT ST_IsEmpty(geom)"
-                ))
-                .bind(last_fid)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(&schema::rtree_insert_trigger(t)).execute(&mut *tx).await?;
-            }
+            let n = bulk::load(&mut tx, layer, features, replace_all, progress).await?;
             Self::touch_contents(&mut tx, layer).await?;
             Ok(n)
         }
