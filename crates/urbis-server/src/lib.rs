@@ -3,6 +3,8 @@
 
 mod error;
 pub mod features;
+pub mod filter;
+pub mod queryables;
 mod report;
 mod spatial;
 pub mod tiles;
