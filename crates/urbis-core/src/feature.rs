@@ -81,6 +81,149 @@ impl Feature {
             Err(errors)
         }
     }
+
+    /// A strong validator of this feature's content (id, geometry, every attribute, private ones
+    /// included, and `extra`): the SHA-256 of a canonical serialisation, as 32 hex digits. Equal
+    /// features have equal tags whatever store they come from; any change of content changes it.
+    /// The tag is bare: HTTP puts it in quotes.
+    pub fn etag(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(b"urbis-feature-1\0");
+        canonical::text(&mut out, &self.id);
+        match &self.geometry {
+            None => out.push(0),
+            Some(g) => {
+                out.push(1);
+                canonical::geometry(&mut out, g);
+            }
+        }
+        canonical::count(&mut out, self.attributes.len());
+        for (name, value) in &self.attributes {
+            canonical::text(&mut out, name);
+            canonical::json(&mut out, value);
+        }
+        canonical::json(&mut out, &Value::Object(self.extra.clone()));
+        let digest = Sha256::digest(&out);
+        digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// The byte form [`Feature::etag`] hashes: every item length-prefixed or tagged, so that no two
+/// different features serialise alike; object keys sorted, whatever order the store kept them in.
+mod canonical {
+    use geo_types::{Coord, Geometry, LineString, Polygon};
+    use serde_json::Value;
+
+    pub fn count(out: &mut Vec<u8>, n: usize) {
+        out.extend_from_slice(&(n as u64).to_le_bytes());
+    }
+
+    pub fn text(out: &mut Vec<u8>, s: &str) {
+        count(out, s.len());
+        out.extend_from_slice(s.as_bytes());
+    }
+
+    fn real(out: &mut Vec<u8>, x: f64) {
+        // -0.0 == 0.0, so they must hash alike.
+        let x = if x == 0.0 { 0.0 } else { x };
+        out.extend_from_slice(&x.to_bits().to_le_bytes());
+    }
+
+    fn coord(out: &mut Vec<u8>, c: &Coord) {
+        real(out, c.x);
+        real(out, c.y);
+    }
+
+    fn line(out: &mut Vec<u8>, l: &LineString) {
+        count(out, l.0.len());
+        l.0.iter().for_each(|c| coord(out, c));
+    }
+
+    fn polygon(out: &mut Vec<u8>, p: &Polygon) {
+        count(out, 1 + p.interiors().len());
+        line(out, p.exterior());
+        p.interiors().iter().for_each(|r| line(out, r));
+    }
+
+    pub fn geometry(out: &mut Vec<u8>, g: &Geometry) {
+        match g {
+            Geometry::Point(p) => {
+                out.push(1);
+                coord(out, &p.0);
+            }
+            Geometry::Line(l) => {
+                out.push(2);
+                line(out, &LineString::from(vec![l.start, l.end]));
+            }
+            Geometry::LineString(l) => {
+                out.push(2);
+                line(out, l);
+            }
+            Geometry::Polygon(p) => {
+                out.push(3);
+                polygon(out, p);
+            }
+            Geometry::Rect(r) => {
+                out.push(3);
+                polygon(out, &r.to_polygon());
+            }
+            Geometry::Triangle(t) => {
+                out.push(3);
+                polygon(out, &t.to_polygon());
+            }
+            Geometry::MultiPoint(m) => {
+                out.push(4);
+                count(out, m.0.len());
+                m.0.iter().for_each(|p| coord(out, &p.0));
+            }
+            Geometry::MultiLineString(m) => {
+                out.push(5);
+                count(out, m.0.len());
+                m.0.iter().for_each(|l| line(out, l));
+            }
+            Geometry::MultiPolygon(m) => {
+                out.push(6);
+                count(out, m.0.len());
+                m.0.iter().for_each(|p| polygon(out, p));
+            }
+            Geometry::GeometryCollection(c) => {
+                out.push(7);
+                count(out, c.0.len());
+                c.0.iter().for_each(|g| geometry(out, g));
+            }
+        }
+    }
+
+    pub fn json(out: &mut Vec<u8>, v: &Value) {
+        match v {
+            Value::Null => out.push(b'n'),
+            Value::Bool(b) => out.extend_from_slice(if *b { b"t" } else { b"f" }),
+            Value::Number(n) => {
+                out.push(b'#');
+                text(out, &n.to_string());
+            }
+            Value::String(s) => {
+                out.push(b's');
+                text(out, s);
+            }
+            Value::Array(items) => {
+                out.push(b'[');
+                count(out, items.len());
+                items.iter().for_each(|i| json(out, i));
+            }
+            Value::Object(map) => {
+                out.push(b'{');
+                count(out, map.len());
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                for k in keys {
+                    text(out, k);
+                    json(out, &map[k]);
+                }
+            }
+        }
+    }
 }
 
 /// Coerces a value to a field type; `Ok(None)` for null or empty text.
@@ -244,5 +387,39 @@ mod tests {
         assert_eq!(coerce("j", FieldType::Json, json!("[\"a\"]")).unwrap(), Some(json!(["a"])));
         let err = coerce("height", FieldType::Real, json!("tall")).unwrap_err().to_string();
         assert_eq!(err, "field `height`: expected a finite number, found \"tall\"");
+    }
+
+    #[test]
+    fn etags_follow_content_not_key_order() {
+        use geo_types::{polygon, MultiPolygon};
+        let square = polygon![(x: 0.0, y: 0.0), (x: 1.0, y: 0.0), (x: 1.0, y: 1.0), (x: 0.0, y: 0.0)];
+        let base =
+            Feature::new("p1", Some(MultiPolygon(vec![square]).into())).with("code", "1-2").with("area_m2", 12.5);
+        let tag = base.etag();
+        assert_eq!(tag.len(), 32);
+        assert!(tag.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(base.clone().etag(), tag, "a function of content only");
+
+        let mut a = base.clone();
+        a.extra = serde_json::from_str(r#"{"b": 1, "a": {"y": [1, 2], "x": null}}"#).unwrap();
+        let mut b = base.clone();
+        b.extra = serde_json::from_str(r#"{"a": {"x": null, "y": [1, 2]}, "b": 1}"#).unwrap();
+        assert_eq!(a.etag(), b.etag(), "object key order is not content");
+        assert_ne!(a.etag(), tag);
+
+        let changed = [
+            base.clone().with("area_m2", 12.6),
+            base.clone().with("code", "1-3"),
+            base.clone().with("address", "1 Main St"),
+            Feature { id: "p2".into(), ..base.clone() },
+            Feature { geometry: None, ..base.clone() },
+            Feature { geometry: Some(geo_types::Point::new(0.0, 0.0).into()), ..base.clone() },
+        ];
+        for c in &changed {
+            assert_ne!(c.etag(), tag, "{c:?}");
+        }
+        // A text "1" and a number 1 differ; an id and a field value cannot run into each other.
+        assert_ne!(base.clone().with("extra_n", "1").etag(), base.clone().with("extra_n", 1).etag());
+        assert_ne!(Feature::new("ab", None).with("c", "d").etag(), Feature::new("a", None).with("bc", "d").etag());
     }
 }

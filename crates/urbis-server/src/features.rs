@@ -36,10 +36,15 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for BaseUrl {
 pub const MAX_LIMIT: u64 = 10_000;
 const DEFAULT_LIMIT: u64 = 100;
 
-const CONFORMANCE: [&str; 3] = [
+const CONFORMANCE: [&str; 7] = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    // Part 4 (transactions.rs): create/replace/delete, update, ETags, features.
+    crate::transactions::CONFORMANCE[0],
+    crate::transactions::CONFORMANCE[1],
+    crate::transactions::CONFORMANCE[2],
+    crate::transactions::CONFORMANCE[3],
 ];
 
 pub fn routes() -> Router<AppState> {
@@ -690,6 +695,7 @@ async fn item(
     State(state): State<AppState>,
     Path((id, feature_id)): Path<(String, String)>,
     UrlQuery(pairs): UrlQuery<Vec<(String, String)>>,
+    headers: axum::http::HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     let layer = layer(&id)?;
     let mut crs = None;
@@ -711,12 +717,17 @@ async fn item(
         .get(layer, &feature_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("{} has no feature with id `{feature_id}`", layer.name())))?;
+    // The stored version's ETag, for If-Match on writes (Part 4); If-None-Match gets 304.
+    let etag = crate::transactions::etag_header(&feature, crs == Crs::Crs84);
+    if crate::transactions::none_match(&headers, &feature) {
+        return Ok((axum::http::StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
     let mut body = feature_json_in(layer, &feature, crs);
     body["links"] = json!([
         { "href": format!("{root}/collections/{}/items/{}", layer.name(), feature_id), "rel": "self", "type": "application/geo+json" },
         { "href": format!("{root}/collections/{}", layer.name()), "rel": "collection", "type": "application/json" },
     ]);
-    Ok((geojson_headers(crs), Json(body)))
+    Ok((geojson_headers(crs), [(header::ETAG, etag)], Json(body)).into_response())
 }
 
 #[cfg(test)]

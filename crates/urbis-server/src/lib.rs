@@ -1,6 +1,7 @@
 //! The urbis HTTP server (axum). For now it tells whether it is up and what the store holds;
 //! OGC API Features, tiles and the web client are added route by route on this base.
 
+pub mod auth;
 mod error;
 pub mod features;
 pub mod filter;
@@ -8,6 +9,7 @@ pub mod queryables;
 mod report;
 mod spatial;
 pub mod tiles;
+pub mod transactions;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -25,10 +27,17 @@ pub use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// Who may write (Part 4 editing); reads are public.
+    pub auth: Arc<auth::Auth>,
 }
 
-/// Every route of the server.
+/// Every route of the server, with no tokens: reads only, every write refused (401).
 pub fn router(store: Arc<dyn Store>) -> Router {
+    router_with_auth(store, auth::Auth::none())
+}
+
+/// Every route of the server; writes are accepted from the tokens of `auth` whose role may edit.
+pub fn router_with_auth(store: Arc<dyn Store>, auth: auth::Auth) -> Router {
     Router::new()
         .route("/", get(landing))
         .route("/health", get(health))
@@ -36,8 +45,9 @@ pub fn router(store: Arc<dyn Store>) -> Router {
         .merge(features::routes())
         .merge(spatial::routes())
         .merge(report::routes())
+        .merge(transactions::routes())
         .merge(tiles::routes())
-        .with_state(AppState { store })
+        .with_state(AppState { store, auth: Arc::new(auth) })
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(tower_http::cors::CorsLayer::permissive())
 }
@@ -49,6 +59,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, router(store)).with_graceful_shutdown(shutdown).await
+}
+
+/// [`serve`] with the tokens that may write.
+pub async fn serve_with_auth(
+    store: Arc<dyn Store>,
+    auth: auth::Auth,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router_with_auth(store, auth)).with_graceful_shutdown(shutdown).await
 }
 
 async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {

@@ -36,6 +36,11 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored geometry of {layer} `{id}` cannot be read: {reason}")]
     Geometry { layer: LayerId, id: String, reason: String },
+    /// A conditional write found the feature changed since the version the caller named.
+    #[error("{layer} `{id}` has changed since that version: its ETag is now \"{current_etag}\"")]
+    PreconditionFailed { layer: LayerId, id: String, current_etag: String },
+    #[error("the {store} store does not support {operation}")]
+    Unsupported { store: &'static str, operation: &'static str },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -99,6 +104,34 @@ pub trait Store: Send + Sync {
 
     /// Deletes a feature by id; [`StoreError::NotFound`] if it does not exist.
     async fn delete(&self, layer: LayerId, id: &str) -> Result<()>;
+
+    /// Adds one feature and returns it as stored, read back in the same transaction, so that its
+    /// [`Feature::etag`](urbis_core::Feature::etag) is the one later reads give.
+    /// [`StoreError::DuplicateId`] if the id exists.
+    async fn create_one(&self, _layer: LayerId, _feature: &Feature) -> Result<Feature> {
+        Err(StoreError::Unsupported { store: "this", operation: "single creates returning the stored feature" })
+    }
+
+    /// Replaces a feature only if its stored version still has the ETag `expected_etag` (any
+    /// version when `None`): one transaction reads the row, holding it against other writers
+    /// (`SELECT … FOR UPDATE` on PostGIS, a write transaction on SQLite), compares, writes, and
+    /// returns the feature as stored. [`StoreError::PreconditionFailed`] with the current ETag
+    /// when it differs, [`StoreError::NotFound`] when there is no such feature; nothing is
+    /// written then.
+    async fn replace_checked(
+        &self,
+        _layer: LayerId,
+        _feature: &Feature,
+        _expected_etag: Option<&str>,
+    ) -> Result<Feature> {
+        Err(StoreError::Unsupported { store: "this", operation: "conditional replaces" })
+    }
+
+    /// Deletes a feature only if its stored version still has the ETag `expected_etag` (any
+    /// version when `None`), in one transaction as [`Store::replace_checked`] does.
+    async fn delete_checked(&self, _layer: LayerId, _id: &str, _expected_etag: Option<&str>) -> Result<()> {
+        Err(StoreError::Unsupported { store: "this", operation: "conditional deletes" })
+    }
 
     /// Features whose geometry intersects `geometry`, ordered by id.
     async fn intersects(&self, layer: LayerId, geometry: &Geometry, limit: Option<u64>) -> Result<Vec<Feature>>;

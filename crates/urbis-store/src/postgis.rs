@@ -426,6 +426,35 @@ async fn copy_features(
     copy.finish().await.map_err(|e| write_error(layer, features, e))
 }
 
+/// The conditional writes of Part 4 editing: the row is read `FOR UPDATE`, so that a concurrent
+/// writer waits for this transaction and then finds the new version (and a changed ETag).
+async fn current_if(tx: &mut PgConnection, layer: LayerId, id: &str, expected: Option<&str>) -> Result<Feature> {
+    let sql = format!("SELECT {} FROM {} WHERE \"id\" = $1 FOR UPDATE", select_list(layer), ident(layer.name()));
+    let row = sqlx::query(&sql).bind(id).fetch_optional(&mut *tx).await?;
+    let current = row
+        .map(|r| decode(layer, &r))
+        .transpose()?
+        .ok_or_else(|| StoreError::NotFound { layer, id: id.to_string() })?;
+    match expected {
+        Some(e) if current.etag() != e => {
+            Err(StoreError::PreconditionFailed { layer, id: id.to_string(), current_etag: current.etag() })
+        }
+        _ => Ok(current),
+    }
+}
+
+/// `UPDATE … SET every column but the id … WHERE id = $1 RETURNING` the columns [`decode`] reads.
+fn update_returning_sql(layer: LayerId) -> String {
+    let cols = write_columns(layer);
+    let sets: Vec<String> = cols
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(i, c)| format!("{} = {}", ident(c), write_expr(layer, c, &format!("${}", i + 1))))
+        .collect();
+    format!("UPDATE {} SET {} WHERE \"id\" = $1 RETURNING {}", ident(layer.name()), sets.join(", "), select_list(layer))
+}
+
 #[async_trait]
 impl Store for PostgisStore {
     fn kind(&self) -> StoreKind {
@@ -523,6 +552,39 @@ impl Store for PostgisStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound { layer, id: id.to_string() });
         }
+        Ok(())
+    }
+
+    async fn create_one(&self, layer: LayerId, feature: &Feature) -> Result<Feature> {
+        let st = Statement { binds: row_values(layer, feature, wkb::to_ewkb)? };
+        let sql = format!("{} RETURNING {}", insert_sql(layer), select_list(layer));
+        let row = st
+            .query(&sql)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| write_error(layer, std::slice::from_ref(feature), e))?;
+        decode(layer, &row)
+    }
+
+    async fn replace_checked(&self, layer: LayerId, feature: &Feature, expected_etag: Option<&str>) -> Result<Feature> {
+        let st = Statement { binds: row_values(layer, feature, wkb::to_ewkb)? };
+        let sql = update_returning_sql(layer);
+        let mut tx = self.pool.begin().await?;
+        current_if(&mut tx, layer, &feature.id, expected_etag).await?;
+        let row = st.query(&sql).fetch_one(&mut *tx).await?;
+        let stored = decode(layer, &row)?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn delete_checked(&self, layer: LayerId, id: &str, expected_etag: Option<&str>) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        current_if(&mut tx, layer, id, expected_etag).await?;
+        sqlx::query(&format!("DELETE FROM {} WHERE \"id\" = $1", ident(layer.name())))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -346,6 +346,49 @@ fn bind(q: SqlQuery<'_>, v: BindValue) -> SqlQuery<'_> {
     }
 }
 
+/// The conditional writes of Part 4 editing: each in one write transaction (`BEGIN IMMEDIATE`
+/// takes SQLite's write lock at once), so that no other writer comes between the check and the
+/// write.
+impl GpkgStore {
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    async fn get_in(tx: &mut sqlx::SqliteConnection, layer: LayerId, id: &str) -> Result<Option<Feature>> {
+        let sql = format!("SELECT {} FROM {} WHERE id = ?", Self::columns(layer), layer.name());
+        let row = sqlx::query(&sql).bind(id).fetch_optional(&mut *tx).await?;
+        row.map(|r| Self::decode(layer, &r)).transpose()
+    }
+
+    /// The stored feature, if its ETag is `expected` (or `expected` is `None`).
+    async fn current_if(
+        tx: &mut sqlx::SqliteConnection,
+        layer: LayerId,
+        id: &str,
+        expected: Option<&str>,
+    ) -> Result<Feature> {
+        let current =
+            Self::get_in(tx, layer, id).await?.ok_or_else(|| StoreError::NotFound { layer, id: id.to_string() })?;
+        match expected {
+            Some(e) if current.etag() != e => {
+                Err(StoreError::PreconditionFailed { layer, id: id.to_string(), current_etag: current.etag() })
+            }
+            _ => Ok(current),
+        }
+    }
+
+    fn update_sql(layer: LayerId) -> String {
+        let schema = layer.schema();
+        let mut sets = vec![];
+        if schema.has_geometry() {
+            sets.push("geom = ?".to_string());
+        }
+        sets.extend(schema.fields.iter().map(|f| format!("{} = ?", f.name)));
+        sets.push("extra = ?".into());
+        format!("UPDATE {} SET {} WHERE id = ?", layer.name(), sets.join(", "))
+    }
+}
+
 #[async_trait]
 impl Store for GpkgStore {
     fn kind(&self) -> StoreKind {
@@ -437,6 +480,49 @@ impl Store for GpkgStore {
             if sqlx::query(&sql).bind(id).execute(&mut *tx).await?.rows_affected() == 0 {
                 return Err(StoreError::NotFound { layer, id: id.to_string() });
             }
+            Self::touch_contents(&mut tx, layer).await
+        }
+        .await;
+        finish(tx, result).await
+    }
+
+    async fn create_one(&self, layer: LayerId, feature: &Feature) -> Result<Feature> {
+        let mut tx = self.begin_write().await?;
+        let result = async {
+            Self::insert_all(&mut tx, layer, std::slice::from_ref(feature), &|_| {}).await?;
+            Self::touch_contents(&mut tx, layer).await?;
+            Self::current_if(&mut tx, layer, &feature.id, None).await
+        }
+        .await;
+        finish(tx, result).await
+    }
+
+    async fn replace_checked(&self, layer: LayerId, feature: &Feature, expected_etag: Option<&str>) -> Result<Feature> {
+        // Encode before taking the lock: a value that does not fit fails without waiting.
+        let mut values = row_values(layer, feature, wkb::to_gpkg)?;
+        let id = values.remove(0);
+        values.push(id);
+        let sql = Self::update_sql(layer);
+        let mut tx = self.begin_write().await?;
+        let result = async {
+            Self::current_if(&mut tx, layer, &feature.id, expected_etag).await?;
+            let mut q = sqlx::query(&sql);
+            for v in values {
+                q = bind(q, v);
+            }
+            q.execute(&mut *tx).await?;
+            Self::touch_contents(&mut tx, layer).await?;
+            Self::current_if(&mut tx, layer, &feature.id, None).await
+        }
+        .await;
+        finish(tx, result).await
+    }
+
+    async fn delete_checked(&self, layer: LayerId, id: &str, expected_etag: Option<&str>) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let result = async {
+            Self::current_if(&mut tx, layer, id, expected_etag).await?;
+            sqlx::query(&format!("DELETE FROM {} WHERE id = ?", layer.name())).bind(id).execute(&mut *tx).await?;
             Self::touch_contents(&mut tx, layer).await
         }
         .await;
