@@ -257,6 +257,9 @@ fn where_clause(layer: LayerId, q: &Query, st: &mut Statement) -> Result<String>
             (op, Some(v)) => format!("{col} {} {}", op.sql(), st.push_typed(ty, v)),
         });
     }
+    if let Some(filter) = crate::query::cql2_filter(layer, q)? {
+        conds.push(crate::cql_sql::condition(&filter, &mut |v| st.push(v))?);
+    }
     Ok(if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) })
 }
 

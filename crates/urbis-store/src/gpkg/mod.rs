@@ -212,6 +212,28 @@ impl GpkgStore {
         rows.iter().map(|r| Self::decode(layer, r)).collect()
     }
 
+    /// Every feature a query with a CQL2 filter selects, in its order, before paging: the rows its
+    /// other conditions select (only those whose index box meets the box the filter implies, if
+    /// any), then the filter evaluated on each.
+    async fn matching(&self, layer: LayerId, q: &Query, filter: &urbis_core::cql2::Filter) -> Result<Vec<Feature>> {
+        let mut binds = vec![];
+        let mut sql = format!("SELECT {} FROM {}", Self::columns(layer), layer.name());
+        let mut conds = Self::where_clause(layer, q, &mut binds)?;
+        if let Some(r) = filter.implied_bbox() {
+            conds += if conds.is_empty() { " WHERE " } else { " AND " };
+            conds += &format!(
+                "fid IN (SELECT id FROM rtree_{}_geom WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?)",
+                layer.name()
+            );
+            binds.extend([r.max().x, r.min().x, r.max().y, r.min().y].map(|v| BindValue::Real(Some(v))));
+        }
+        sql += &conds;
+        sql += &Self::order_clause(layer, q)?;
+        let mut rows = self.fetch(layer, &sql, binds).await?;
+        rows.retain(|f| filter.matches(f));
+        Ok(rows)
+    }
+
     /// Features whose index box meets `rect`: the candidates of every spatial read.
     async fn candidates(&self, layer: LayerId, rect: Rect) -> Result<Vec<Feature>> {
         if !layer.schema().has_geometry() {
@@ -415,6 +437,12 @@ impl Store for GpkgStore {
     }
 
     async fn query(&self, layer: LayerId, q: &Query) -> Result<Vec<Feature>> {
+        if let Some(filter) = crate::query::cql2_filter(layer, q)? {
+            let found = self.matching(layer, q, &filter).await?;
+            let skip = usize::try_from(q.offset).unwrap_or(usize::MAX);
+            let take = q.limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+            return Ok(found.into_iter().skip(skip).take(take).collect());
+        }
         let mut binds = vec![];
         let mut sql = format!("SELECT {} FROM {}", Self::columns(layer), layer.name());
         sql += &Self::where_clause(layer, q, &mut binds)?;
@@ -426,6 +454,9 @@ impl Store for GpkgStore {
     }
 
     async fn count(&self, layer: LayerId, q: &Query) -> Result<u64> {
+        if let Some(filter) = crate::query::cql2_filter(layer, q)? {
+            return Ok(self.matching(layer, q, &filter).await?.len() as u64);
+        }
         let mut binds = vec![];
         let sql = format!("SELECT count(*) FROM {}{}", layer.name(), Self::where_clause(layer, q, &mut binds)?);
         let mut query = sqlx::query(&sql);
