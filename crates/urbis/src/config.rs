@@ -1,6 +1,6 @@
 //! Settings, from lowest to highest precedence: built-in defaults, the config file
 //! (`--config`, `URBIS_CONFIG`, or `./urbis.toml` if present), environment variables
-//! (`URBIS_STORE`, `URBIS_BIND`, read by clap), then flags.
+//! (`URBIS_STORE`, `URBIS_BIND`, `URBIS_TOKENS`, read by clap), then flags.
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +19,8 @@ pub struct FileConfig {
     pub bind: Option<String>,
     /// The demo's data folder.
     pub data_samples: Option<PathBuf>,
+    /// Tokens that may write through the API, each `ROLE:TOKEN` (viewer, editor, admin).
+    pub tokens: Option<Vec<String>>,
 }
 
 impl FileConfig {
@@ -56,5 +58,7 @@ mod tests {
         assert!(err.contains("unknown field `stor`"), "{err}");
         let ok: FileConfig = toml::from_str("store = 'x.gpkg'\nbind = '127.0.0.1:9000'").unwrap();
         assert_eq!(ok.bind.as_deref(), Some("127.0.0.1:9000"));
+        let with_tokens: FileConfig = toml::from_str("tokens = ['editor:0123456789abcdef']").unwrap();
+        assert_eq!(with_tokens.tokens, Some(vec!["editor:0123456789abcdef".to_string()]));
     }
 }

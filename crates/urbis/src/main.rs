@@ -43,6 +43,11 @@ enum Command {
         /// Build only; do not serve.
         #[arg(long)]
         no_serve: bool,
+        /// A token that may edit through the API, ROLE:TOKEN (roles: viewer, editor, admin);
+        /// repeat the flag, or separate tokens with commas in URBIS_TOKENS. Default: one editor
+        /// token, generated and printed at start.
+        #[arg(long = "token", env = "URBIS_TOKENS", value_delimiter = ',', hide_env_values = true)]
+        tokens: Vec<String>,
     },
     /// Serve a store over HTTP.
     Serve {
@@ -51,6 +56,10 @@ enum Command {
         store: Option<String>,
         #[arg(long, env = "URBIS_BIND")]
         bind: Option<String>,
+        /// A token that may use the API's write operations, ROLE:TOKEN (roles: viewer, editor,
+        /// admin); repeat the flag, or separate tokens with commas in URBIS_TOKENS.
+        #[arg(long = "token", env = "URBIS_TOKENS", value_delimiter = ',', hide_env_values = true)]
+        tokens: Vec<String>,
     },
     /// Import a file into a layer: GeoJSON, TopoJSON, GeoPackage, Shapefile, CSV, OSM PBF
     /// (and every format GDAL reads when built with --features gdal).
@@ -104,19 +113,30 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let file = FileConfig::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Demo { store, bind, data_samples, rebuild, no_serve } => {
+        Command::Demo { store, bind, data_samples, rebuild, no_serve, tokens } => {
             let samples = pick(data_samples, file.data_samples.clone(), default_samples)
                 .context("cannot find the demo's data-samples/ folder: pass --data-samples")?;
             let store = build_demo(&store, &samples, rebuild).await?;
             if !no_serve {
+                let mut auth = auth(tokens, &file)?;
                 let bind = pick(bind, file.bind, || Some(DEFAULT_BIND.into())).unwrap_or_default();
-                serve(store, &bind).await?;
+                if auth.is_empty() {
+                    // The demo is for trying things, editing included: a fresh editor token.
+                    let token = format!("{:032x}", rand::random::<u128>());
+                    auth.add(1, urbis_server::auth::Role::Editor, &token)?;
+                    eprintln!(
+                        "Demo editor token (role editor, valid until urbis stops): send `Authorization: Bearer {token}` \
+                         with POST, PUT, PATCH and DELETE on /collections/{{layer}}/items; --token editor:… sets your own"
+                    );
+                }
+                serve(store, &bind, auth).await?;
             }
         }
-        Command::Serve { store, bind } => {
+        Command::Serve { store, bind, tokens } => {
+            let auth = auth(tokens, &file)?;
             let store = open(store_location(store, &file)?).await?;
             let bind = pick(bind, file.bind, || Some(DEFAULT_BIND.into())).unwrap_or_default();
-            serve(store, &bind).await?;
+            serve(store, &bind, auth).await?;
         }
         Command::Import {
             store,
@@ -204,6 +224,13 @@ fn store_location(flag: Option<String>, file: &FileConfig) -> anyhow::Result<Str
     )
 }
 
+/// The tokens that may write: from `--token` or `URBIS_TOKENS`, else the config file's `tokens`.
+fn auth(flag_or_env: Vec<String>, file: &FileConfig) -> anyhow::Result<urbis_server::auth::Auth> {
+    let flag_or_env = Some(flag_or_env).filter(|t| !t.is_empty());
+    let specs = pick(flag_or_env, file.tokens.clone(), || None).unwrap_or_default();
+    urbis_server::auth::Auth::from_specs(&specs).context("the tokens given with --token, URBIS_TOKENS or `tokens`")
+}
+
 async fn open(location: String) -> anyhow::Result<Arc<dyn urbis_store::Store>> {
     let store = urbis_store::open(&location).await.with_context(|| format!("opening the store {location}"))?;
     Ok(Arc::from(store))
@@ -248,11 +275,12 @@ async fn build_demo(path: &Path, samples: &Path, rebuild: bool) -> anyhow::Resul
     open(path.display().to_string()).await
 }
 
-async fn serve(store: Arc<dyn urbis_store::Store>, bind: &str) -> anyhow::Result<()> {
+async fn serve(store: Arc<dyn urbis_store::Store>, bind: &str, auth: urbis_server::auth::Auth) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("listening on {bind}"))?;
     let addr = listener.local_addr()?;
     println!("urbis is serving {} at http://{addr}/", store.location());
-    urbis_server::serve(store, listener, shutdown_signal()).await?;
+    tracing::info!("writes through the API: {}", auth.summary());
+    urbis_server::serve_with_auth(store, auth, listener, shutdown_signal()).await?;
     eprintln!("urbis stopped");
     Ok(())
 }
