@@ -24,6 +24,8 @@ on_both_stores!(
     the_parcel_report,
     crs_time_and_counting,
     spatial_queries,
+    compression_cors_and_limits,
+    cql2_filters_through_items,
 );
 
 async fn get(store: &Arc<dyn Store>, uri: &str) -> (StatusCode, Value) {
@@ -517,4 +519,94 @@ async fn spatial_queries(store: Arc<dyn Store>) {
         let (status, answer) = post(&store, "/query/intersects?layer=parcels", body).await;
         assert_eq!((status, answer["parameter"].as_str()), (StatusCode::BAD_REQUEST, Some("body")), "{body}: {answer}");
     }
+}
+
+/// gzip and brotli when asked, CORS for browser clients on other origins, and a body limit.
+async fn compression_cors_and_limits(store: Arc<dyn Store>) {
+    grid(&store).await;
+    let send = |request: Request<Body>| {
+        let store = store.clone();
+        async move { urbis_server::router(store).oneshot(request).await.unwrap() }
+    };
+    for encoding in ["gzip", "br"] {
+        let response = send(
+            Request::get("/collections/parcels/items?limit=25")
+                .header("accept-encoding", encoding)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-encoding"], encoding);
+        let compressed = response.into_body().collect().await.unwrap().to_bytes();
+        let plain = send(Request::get("/collections/parcels/items?limit=25").body(Body::empty()).unwrap()).await;
+        assert!(plain.headers().get("content-encoding").is_none());
+        let plain = plain.into_body().collect().await.unwrap().to_bytes();
+        assert!(compressed.len() * 3 < plain.len(), "{encoding}: {} of {} bytes", compressed.len(), plain.len());
+    }
+    let preflight = send(
+        Request::options("/collections/parcels/items")
+            .header("origin", "https://maps.example.org")
+            .header("access-control-request-method", "GET")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(preflight.status().is_success());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    let huge = "x".repeat(urbis_server::MAX_BODY_BYTES + 1);
+    let response = send(Request::post("/query/intersects?layer=parcels").body(Body::from(huge)).unwrap()).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+/// CQL2 through `/items`: text and JSON, a geometry literal in another CRS, and refusals that say
+/// what is wrong and where.
+async fn cql2_filters_through_items(store: Arc<dyn Store>) {
+    grid(&store).await;
+    let ids = |body: &Value| -> Vec<String> {
+        body["features"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap().to_string()).collect()
+    };
+    let (status, body) =
+        get(&store, "/collections/parcels/items?filter=code%20IN%20(%27p11%27,%27p23%27,%27p99%27)").await;
+    assert_eq!((status, ids(&body)), (StatusCode::OK, vec!["p11".to_string(), "p23".to_string()]), "{body}");
+    assert_eq!(body["numberMatched"], 2);
+    let json_filter = r#"{"op":"and","args":[{"op":"like","args":[{"property":"code"},"p1%"]},{"op":"<>","args":[{"property":"code"},"p10"]}]}"#;
+    let (status, body) = get(
+        &store,
+        &format!(
+            "/collections/parcels/items?filter-lang=cql2-json&filter={}",
+            json_filter.bytes().map(|b| format!("%{b:02X}")).collect::<String>()
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(ids(&body), ["p11", "p12", "p13", "p14"]);
+    // Parcel p00's corner square (x -71.1..-71.099, y 42.36..42.361) as a Web Mercator point
+    // inside it (GDAL: `echo -71.0995 42.3605 | gdaltransform … -t_srs EPSG:3857`).
+    let (status, body) = get(
+        &store,
+        "/collections/parcels/items?filter=S_INTERSECTS(geometry,POINT(-7914760.13565636%205215134.50011472))\
+         &filter-crs=http://www.opengis.net/def/crs/EPSG/0/3857",
+    )
+    .await;
+    assert_eq!((status, ids(&body)), (StatusCode::OK, vec!["p00".to_string()]), "{body}");
+    let (_, body) =
+        get(&store, "/collections/parcels/items?filter=S_DWITHIN(geometry,POINT(-71.0995%2042.3605),200)").await;
+    assert!(ids(&body).contains(&"p01".to_string()) && !ids(&body).contains(&"p44".to_string()), "{body}");
+
+    for (filter, words) in
+        [("colour%20=%20%27red%27", vec!["colour", "character"]), ("code%20=", vec!["character 6"]), ("code%20=%2012", vec!["code"])]
+    {
+        let (status, body) = get(&store, &format!("/collections/parcels/items?filter={filter}")).await;
+        assert_eq!((status, body["parameter"].as_str()), (StatusCode::BAD_REQUEST, Some("filter")), "{filter}: {body}");
+        let message = body["message"].as_str().unwrap();
+        for w in words {
+            assert!(message.contains(w), "{filter}: `{w}` not in {message}");
+        }
+    }
+    let (status, body) =
+        get(&store, "/collections/parcels/items?filter-lang=cql2-json&filter=%7B%22op%22%3A%22%3D%22%7D").await;
+    assert_eq!((status, body["parameter"].as_str()), (StatusCode::BAD_REQUEST, Some("filter")), "{body}");
+    let (_, all) = get(&store, "/collections/parcels/items").await;
+    assert_eq!(all["numberMatched"], 25, "nothing changed");
 }

@@ -8,7 +8,9 @@ compared with what this script computes itself from the file with shapely (GEOS)
 code with urbis. Prints one JSON line of what it checked; exits non-zero on the first difference.
 """
 
+import csv
 import json
+import os
 import sys
 
 from owslib.ogcapi.features import Features
@@ -65,13 +67,25 @@ if sorted(ids) != sorted(want) or matched != len(want):
     fail("bbox", ids, want)
 checked["bbox"] = len(want)
 
-# CQL2 text: an attribute filter, LIKE, IN, and a spatial one.
+# CQL2 text: comparison, LIKE, IN, BETWEEN, IS NULL, boolean logic and a spatial predicate. The
+# districts' limits come from data-samples/zoning_rules.csv, joined on the code.
+with open(os.path.join(os.path.dirname(source), "..", "zoning_rules.csv")) as f:
+    rules = {r["zone"]: r for r in csv.DictReader(f)}
+
+
+def height(p):
+    value = rules.get(p["ZONE_TYPE"], {}).get("max_height_m", "")
+    return float(value) if value else None
+
+
 cases = {
     "code = 'C-1'": lambda p, g: p["ZONE_TYPE"] == "C-1",
-    "code LIKE 'R%'": lambda p, g: p["ZONE_TYPE"].startswith("R"),
-    "code IN ('B', 'C-3', 'IB')": lambda p, g: p["ZONE_TYPE"] in ("B", "C-3", "IB"),
-    "NOT (code LIKE 'R%') AND S_INTERSECTS(geometry, POLYGON((-71.115 42.365, -71.1 42.365, -71.1 42.375, -71.115 42.375, -71.115 42.365)))":
-        lambda p, g: not p["ZONE_TYPE"].startswith("R") and g.intersects(box(*bbox)),
+    "code LIKE 'C-%'": lambda p, g: p["ZONE_TYPE"].startswith("C-"),
+    "code IN ('BA', 'C-3', 'IB-1')": lambda p, g: p["ZONE_TYPE"] in ("BA", "C-3", "IB-1"),
+    "max_height_m BETWEEN 15 AND 25": lambda p, g: height(p) is not None and 15 <= height(p) <= 25,
+    "max_height_m IS NULL OR code = 'OS'": lambda p, g: height(p) is None or p["ZONE_TYPE"] == "OS",
+    "NOT (code LIKE 'C%') AND S_INTERSECTS(geometry, POLYGON((-71.115 42.365, -71.1 42.365, -71.1 42.375, -71.115 42.375, -71.115 42.365)))":
+        lambda p, g: not p["ZONE_TYPE"].startswith("C") and g.intersects(box(*bbox)),
 }
 for text, keep in cases.items():
     want = [i for i, (p, g) in expected.items() if keep(p, g)]

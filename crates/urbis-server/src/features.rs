@@ -36,16 +36,19 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for BaseUrl {
 pub const MAX_LIMIT: u64 = 10_000;
 const DEFAULT_LIMIT: u64 = 100;
 
-const CONFORMANCE: [&str; 7] = [
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
-    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
-    // Part 4 (transactions.rs): create/replace/delete, update, ETags, features.
-    crate::transactions::CONFORMANCE[0],
-    crate::transactions::CONFORMANCE[1],
-    crate::transactions::CONFORMANCE[2],
-    crate::transactions::CONFORMANCE[3],
-];
+/// Every conformance class the server meets, each only for what is really served.
+pub fn conformance_classes() -> Vec<&'static str> {
+    let mut all = vec![
+        "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+        "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+        "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+        "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    ];
+    all.extend(crate::filter::CONFORMANCE);
+    all.extend(crate::transactions::CONFORMANCE);
+    all.extend(crate::tiles::conformance());
+    all
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -144,6 +147,9 @@ pub fn api_document() -> Value {
               "schema": { "type": "array", "minItems": 4, "maxItems": 4, "items": { "type": "number" } } }));
             params.push(crs_param("bbox-crs", "the CRS of bbox"));
         }
+        if let Some(extra) = crate::filter::openapi_parameters().as_array() {
+            params.extend(extra.iter().cloned());
+        }
         if let Some(field) = layer.time_field() {
             params.push(json!({ "name": "datetime", "in": "query", "required": false,
               "description": format!("an instant or an interval start/end (`..` for open) on `{}`", field.name),
@@ -225,15 +231,30 @@ pub fn api_document() -> Value {
     );
     report["responses"]["404"] = error.clone();
     paths.insert("/parcels/{parcel}/report".into(), json!({ "get": report }));
+    // The other parts' operations, merged path by path and method by method.
+    for fragment in
+        [crate::queryables::openapi_paths(), crate::transactions::openapi_paths(), crate::tiles::openapi_paths()]
+    {
+        for (path, operations) in fragment.as_object().into_iter().flatten() {
+            let entry = paths.entry(path.clone()).or_insert_with(|| json!({}));
+            for (method, operation) in operations.as_object().into_iter().flatten() {
+                entry[method] = operation.clone();
+            }
+        }
+    }
     json!({
         "openapi": "3.0.3",
         "info": { "title": "urbis", "version": env!("CARGO_PKG_VERSION"),
-                  "description": "OGC API - Features (Part 1: Core, GeoJSON; Part 2: CRS) over the city's layers" },
+                  "description": "OGC API - Features (Part 1: Core, GeoJSON; Part 2: CRS; Part 3: Filtering with CQL2; \
+                    Part 4: create, replace, update, delete), OGC API - Tiles and spatial queries over the city's layers" },
         "paths": paths,
-        "components": { "schemas": { "Error": {
-            "type": "object", "required": ["code", "message"],
-            "properties": { "code": { "type": "string" }, "message": { "type": "string" }, "parameter": { "type": "string" } }
-        } } },
+        "components": {
+            "schemas": { "Error": {
+                "type": "object", "required": ["code", "message"],
+                "properties": { "code": { "type": "string" }, "message": { "type": "string" }, "parameter": { "type": "string" } }
+            } },
+            "securitySchemes": crate::transactions::openapi_security_schemes(),
+        },
     })
 }
 
@@ -260,7 +281,7 @@ async fn api() -> impl IntoResponse {
 }
 
 async fn conformance() -> Json<Value> {
-    Json(json!({ "conformsTo": CONFORMANCE }))
+    Json(json!({ "conformsTo": conformance_classes() }))
 }
 
 fn layer(id: &str) -> Result<LayerId, ApiError> {
@@ -631,10 +652,7 @@ async fn items(
             query.filters.push(AttributeFilter::new(field.name, Comparison::Eq, v));
         }
     }
-    // CQL2 filtering: wired in with urbis_core::cql2 (in progress).
-    if let Some(name) = ["filter", "filter-lang", "filter-crs"].into_iter().find(|n| param(n).is_some()) {
-        return Err(ApiError::BadQuery { parameter: name.into(), message: "CQL2 filtering is not served yet".into() });
-    }
+    query.cql2 = crate::filter::from_params_in(layer, param("filter"), param("filter-lang"), param("filter-crs"))?;
     // One more than the page tells whether there is a next page without counting.
     query.limit = Some(limit + 1);
     let mut features = state.store.query(layer, &query).await?;

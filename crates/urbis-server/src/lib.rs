@@ -5,6 +5,7 @@ pub mod auth;
 mod error;
 pub mod features;
 pub mod filter;
+mod json_errors;
 pub mod queryables;
 mod report;
 mod spatial;
@@ -45,12 +46,29 @@ pub fn router_with_auth(store: Arc<dyn Store>, auth: auth::Auth) -> Router {
         .merge(features::routes())
         .merge(spatial::routes())
         .merge(report::routes())
+        .merge(queryables::routes())
         .merge(transactions::routes())
         .merge(tiles::routes())
         .with_state(AppState { store, auth: Arc::new(auth) })
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // From the innermost out: limits, then errors made JSON, then compression, CORS, tracing.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Bodies past the limit get 413 before a handler reads them.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        // A request that runs longer than this is cut off (503); its query is cancelled with it.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(axum::middleware::map_response(json_errors::json_errors))
+        .layer(tower_http::compression::CompressionLayer::new())
         .layer(tower_http::cors::CorsLayer::permissive())
+        .layer(tower_http::trace::TraceLayer::new_for_http())
 }
+
+/// The largest request body accepted (a posted geometry or feature), in bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// How long one request may take.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Serves until `shutdown` completes, then finishes the requests in flight.
 pub async fn serve(
@@ -103,8 +121,12 @@ async fn landing(
     axum::extract::Query(params): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> Result<axum::response::Response, ApiError> {
     let accept = headers.get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let wants_json = params.get("f").map(|f| f == "json").unwrap_or(false)
-        || (accept.contains("json") && !accept.contains("text/html"));
+    // A browser asks for HTML; every other client (GDAL, OWSLib, curl) gets the JSON landing page.
+    let wants_json = match params.get("f").map(String::as_str) {
+        Some("json") => true,
+        Some("html") => false,
+        _ => !accept.contains("text/html"),
+    };
     if wants_json {
         return Ok(Json(features::landing_json(&root)).into_response());
     }

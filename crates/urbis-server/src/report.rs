@@ -85,9 +85,25 @@ async fn report(
     let area = area_m2(&shape);
     let site = polygons(&shape);
 
+    // Every question to the store at once: on PostGIS they run on several connections.
+    let centroid = geo::Centroid::centroid(&shape);
+    let (districts, overlays_found, roads_found, utilities_found, permits_found, centre_found) = tokio::try_join!(
+        store.intersects(LayerId::ZoningDistricts, &shape, Some(20)),
+        store.intersects(LayerId::ZoningOverlays, &shape, Some(50)),
+        store.within_distance(LayerId::Roads, &shape, FRONTAGE_M, Some(20)),
+        store.within_distance(LayerId::Utilities, &shape, utilities_m, Some(200)),
+        store.intersects(LayerId::Permits, &shape, Some(500)),
+        async {
+            match centroid {
+                Some(c) => store.nearest(LayerId::ServiceCentres, c, 1).await,
+                None => Ok(vec![]),
+            }
+        },
+    )?;
+
     // Zoning: each district over the parcel, with the share of the parcel inside it.
     let mut zoning = vec![];
-    for district in store.intersects(LayerId::ZoningDistricts, &shape, Some(20)).await? {
+    for district in districts {
         let share = district
             .geometry
             .as_ref()
@@ -103,9 +119,7 @@ async fn report(
     }
     zoning.sort_by(|a, b| b["share"].as_f64().partial_cmp(&a["share"].as_f64()).unwrap_or(std::cmp::Ordering::Equal));
 
-    let overlays: Vec<Value> = store
-        .intersects(LayerId::ZoningOverlays, &shape, Some(50))
-        .await?
+    let overlays: Vec<Value> = overlays_found
         .iter()
         .map(|f| {
             let mut j = feature_json(LayerId::ZoningOverlays, f);
@@ -125,8 +139,7 @@ async fn report(
             })
             .collect()
     };
-    let roads = near(LayerId::Roads, store.within_distance(LayerId::Roads, &shape, FRONTAGE_M, Some(20)).await?);
-    let utilities_found = store.within_distance(LayerId::Utilities, &shape, utilities_m, Some(200)).await?;
+    let roads = near(LayerId::Roads, roads_found);
     // A protection zone is crossed when the parcel lies within the utility's protection width.
     let protection: Vec<Value> = utilities_found
         .iter()
@@ -145,9 +158,7 @@ async fn report(
 
     // Permits on the parcel: by its code, or by a site that falls on it.
     let code = parcel.text("code").unwrap_or_default().to_string();
-    let mut permits: Vec<Value> = store
-        .intersects(LayerId::Permits, &shape, Some(500))
-        .await?
+    let mut permits: Vec<Value> = permits_found
         .iter()
         .filter(|p| {
             let codes = p.get("parcel_codes").and_then(Value::as_array);
@@ -165,10 +176,7 @@ async fn report(
         key(b).cmp(&key(a))
     });
 
-    let centre = match geo::Centroid::centroid(&shape) {
-        Some(c) => near(LayerId::ServiceCentres, store.nearest(LayerId::ServiceCentres, c, 1).await?).pop(),
-        None => None,
-    };
+    let centre = near(LayerId::ServiceCentres, centre_found).pop();
 
     let mut parcel_json = feature_json(LayerId::Parcels, &parcel);
     parcel_json["properties"]["area_m2"] = json!(round(area, 1));
