@@ -2,7 +2,7 @@
 //! python3-qgis, headless) reading a collection through its own OAPIF provider, and an edit made
 //! through the API (POST, then PATCH, then DELETE) that each fresh QGIS read shows.
 
-#[allow(unused_macros, dead_code)]
+#[allow(unused_macros)]
 mod support;
 
 use std::io::{BufRead, BufReader};

@@ -340,7 +340,7 @@ fn parse_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
                 "not valid JSON at line {} column {}: `{}` is not a number (coordinates and values must be finite)",
                 e.line(),
                 e.column(),
-                rest.trim().split(|c: char| c == ',' || c == ']' || c == '}').next().unwrap_or("").trim()
+                rest.trim().split([',', ']', '}']).next().unwrap_or("").trim()
             ))
         } else {
             body_error(format!("not valid JSON: {e}"))
