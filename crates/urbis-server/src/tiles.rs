@@ -57,8 +57,6 @@ pub fn conformance() -> Vec<&'static str> {
         "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/oas30",
         "http://www.opengis.net/spec/tms/2.0/conf/tilematrixset",
         "http://www.opengis.net/spec/tms/2.0/conf/json-tilematrixset",
-        "http://www.opengis.net/spec/tms/2.0/conf/tileset",
-        "http://www.opengis.net/spec/tms/2.0/conf/json-tileset",
     ]
 }
 
