@@ -259,6 +259,15 @@ async fn create_replace_patch_delete_round_trip(store: Arc<dyn Store>) {
     let read = call(&store, "GET", "/collections/zoning_districts/items/z-1", &[], None).await;
     assert_eq!(read.status, StatusCode::NOT_FOUND);
 
+    // Unambiguous repairs are applied and reported: a repeated vertex is dropped.
+    let mut repeated = district_json(Some("z-5"), "C-5", -71.08);
+    repeated["geometry"]["coordinates"][0][0] =
+        json!([[-71.08, 42.37], [-71.07, 42.37], [-71.07, 42.37], [-71.07, 42.38], [-71.08, 42.38], [-71.08, 42.37]]);
+    let a = send(&store, "POST", "/collections/zoning_districts/items", &[], &repeated).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    assert_eq!(a.header("urbis-repairs"), Some("1 duplicate vertice(s) removed"));
+    assert_eq!(a.body["geometry"]["coordinates"][0][0].as_array().unwrap().len(), 5);
+
     // A layer without geometry takes features without one.
     let procedure = json!({ "type": "Feature", "id": "PR-1", "geometry": null,
         "properties": { "code": "PR-1", "name": "Fence permit", "category": "building", "processing_days": "10" } });
