@@ -3,12 +3,12 @@
 //! centroid of closed ways). Every OSM tag is kept; the derived layer fields override tags of the
 //! same name. Ids are `osm-node-<id>` / `osm-way-<id>`, stable across re-imports of an extract.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use geo::Centroid;
 use geo_types::{Coord, Geometry, LineString, Polygon};
-use osmpbf::{Element, ElementReader};
+use osmpbf::{Blob, BlobReader, BlobType, Element, PrimitiveBlock};
+use rayon::prelude::*;
 use serde_json::{Map, Value};
 use urbis_core::LayerId;
 
@@ -57,45 +57,28 @@ pub fn read(path: &Path, layer: LayerId) -> Result<Source, ReadError> {
             )))
         }
     };
-    let reader = ElementReader::from_path(path).map_err(|e| e.to_string())?;
-    let mut nodes: HashMap<i64, Coord> = HashMap::new();
+    // Blocks are inflated and decoded on every core, each into its nodes, points and kept ways;
+    // they are then joined in file order, so that features come out in the order of the file.
+    let blobs: Vec<Blob> =
+        BlobReader::from_path(path).map_err(|e| e.to_string())?.collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+    let blocks: Vec<Block> = blobs
+        .par_iter()
+        .map(|blob| match blob.get_type() {
+            BlobType::OsmData => blob.to_primitiveblock().map(|b| read_block(&b, wanted)),
+            _ => Ok(Block::default()),
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    drop(blobs);
+    let mut nodes: Vec<(i64, Coord)> = Vec::with_capacity(blocks.iter().map(|b| b.nodes.len()).sum());
     let mut points: Vec<(i64, Coord, Map<String, Value>)> = Vec::new();
     let mut ways: Vec<Way> = Vec::new();
-    let is_amenity_point = |tags: &Map<String, Value>| wanted == Wanted::ServiceCentres && public_service(tags);
-    reader
-        .for_each(|element| match element {
-            Element::Node(n) => {
-                let c = Coord { x: n.lon(), y: n.lat() };
-                nodes.insert(n.id(), c);
-                let tags = tag_map(n.tags());
-                if is_amenity_point(&tags) {
-                    points.push((n.id(), c, tags));
-                }
-            }
-            Element::DenseNode(n) => {
-                let c = Coord { x: n.lon(), y: n.lat() };
-                nodes.insert(n.id(), c);
-                if wanted == Wanted::ServiceCentres {
-                    let tags = tag_map(n.tags());
-                    if is_amenity_point(&tags) {
-                        points.push((n.id(), c, tags));
-                    }
-                }
-            }
-            Element::Way(w) => {
-                let tags = tag_map(w.tags());
-                let keep = match wanted {
-                    Wanted::Roads => tags.contains_key("highway"),
-                    Wanted::Buildings => tags.get("building").is_some_and(|v| v != "no"),
-                    Wanted::ServiceCentres => public_service(&tags),
-                };
-                if keep {
-                    ways.push(Way { id: w.id(), refs: w.refs().collect(), tags });
-                }
-            }
-            Element::Relation(_) => {}
-        })
-        .map_err(|e| e.to_string())?;
+    for block in blocks {
+        nodes.extend(block.nodes);
+        points.extend(block.points);
+        ways.extend(block.ways);
+    }
+    let nodes = NodeIndex::new(nodes);
 
     let mut features = Vec::new();
     for (id, c, tags) in points {
@@ -141,6 +124,76 @@ pub fn read(path: &Path, layer: LayerId) -> Result<Source, ReadError> {
     Ok(Source { features, crs: None })
 }
 
+/// What one block of the file holds for the layer asked.
+#[derive(Default)]
+struct Block {
+    nodes: Vec<(i64, Coord)>,
+    points: Vec<(i64, Coord, Map<String, Value>)>,
+    ways: Vec<Way>,
+}
+
+fn read_block(block: &PrimitiveBlock, wanted: Wanted) -> Block {
+    let mut out = Block::default();
+    let is_amenity_point = |tags: &Map<String, Value>| wanted == Wanted::ServiceCentres && public_service(tags);
+    block.for_each_element(|element| match element {
+        Element::Node(n) => {
+            let c = Coord { x: n.lon(), y: n.lat() };
+            out.nodes.push((n.id(), c));
+            if wanted == Wanted::ServiceCentres {
+                let tags = tag_map(n.tags());
+                if is_amenity_point(&tags) {
+                    out.points.push((n.id(), c, tags));
+                }
+            }
+        }
+        Element::DenseNode(n) => {
+            let c = Coord { x: n.lon(), y: n.lat() };
+            out.nodes.push((n.id(), c));
+            if wanted == Wanted::ServiceCentres {
+                let tags = tag_map(n.tags());
+                if is_amenity_point(&tags) {
+                    out.points.push((n.id(), c, tags));
+                }
+            }
+        }
+        Element::Way(w) => {
+            // Decide on the raw tags; copy them only for the ways kept.
+            let keep = match wanted {
+                Wanted::Roads => w.tags().any(|(k, _)| k == "highway"),
+                Wanted::Buildings => w.tags().any(|(k, v)| k == "building" && v != "no"),
+                Wanted::ServiceCentres => {
+                    w.tags().any(|(k, v)| k == "amenity" && PUBLIC_SERVICE_AMENITIES.contains(&v))
+                }
+            };
+            if keep {
+                out.ways.push(Way { id: w.id(), refs: w.refs().collect(), tags: tag_map(w.tags()) });
+            }
+        }
+        Element::Relation(_) => {}
+    });
+    out
+}
+
+/// Node coordinates by id: sorted once (extracts are already sorted), then found by bisection.
+/// Of two nodes with one id, the later in the file counts.
+struct NodeIndex(Vec<(i64, Coord)>);
+
+impl NodeIndex {
+    fn new(mut nodes: Vec<(i64, Coord)>) -> Self {
+        if !nodes.windows(2).all(|w| w[0].0 < w[1].0) {
+            nodes.sort_by_key(|n| n.0); // stable: the later of equal ids stays later
+            nodes.reverse();
+            nodes.dedup_by_key(|n| n.0); // keeps the first of a run, the later in the file
+            nodes.reverse();
+        }
+        NodeIndex(nodes)
+    }
+
+    fn get(&self, id: i64) -> Option<Coord> {
+        self.0.binary_search_by_key(&id, |n| n.0).ok().map(|i| self.0[i].1)
+    }
+}
+
 fn tag_map<'a>(tags: impl Iterator<Item = (&'a str, &'a str)>) -> Map<String, Value> {
     tags.map(|(k, v)| (k.to_string(), Value::String(v.to_string()))).collect()
 }
@@ -155,10 +208,10 @@ fn public_service(tags: &Map<String, Value>) -> bool {
 
 /// An extract cut at a border keeps ways whose nodes lie outside it: such a way is reported,
 /// not silently shortened.
-fn resolve(way: &Way, nodes: &HashMap<i64, Coord>) -> Result<LineString, String> {
+fn resolve(way: &Way, nodes: &NodeIndex) -> Result<LineString, String> {
     way.refs
         .iter()
-        .map(|r| nodes.get(r).copied().ok_or_else(|| format!("node {r} of way {} is not in the extract", way.id)))
+        .map(|r| nodes.get(*r).ok_or_else(|| format!("node {r} of way {} is not in the extract", way.id)))
         .collect::<Result<Vec<_>, _>>()
         .map(LineString)
 }

@@ -3,6 +3,7 @@
 //! We decode ourselves rather than through the `topojson` crate, whose types are geojson 0.23.
 
 use geojson::Value as G;
+use rayon::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::source::{as_key, from_geojson, Source, SourceFeature};
@@ -26,7 +27,8 @@ pub fn read(doc: &Value, object: Option<&str>) -> Result<Source, String> {
         }
         _ => vec![obj],
     };
-    let features = members.into_iter().enumerate().map(|(i, g)| feature(i as u64, g, &arcs)).collect();
+    // Members are independent of each other: built on every core, kept in file order.
+    let features = members.into_par_iter().enumerate().map(|(i, g)| feature(i as u64, g, &arcs)).collect();
     Ok(Source { features, crs: None })
 }
 
@@ -112,7 +114,7 @@ fn decode_arcs(doc: &Value) -> Result<Vec<Vec<Vec<f64>>>, String> {
         }
     };
     let arcs = doc.get("arcs").map(list).transpose()?.map(|a| a.as_slice()).unwrap_or_default();
-    arcs.iter()
+    arcs.par_iter()
         .enumerate()
         .map(|(ai, arc)| {
             let mut out = Vec::new();

@@ -4,7 +4,6 @@
 //! The GeoPackage triggers are dropped for the load and created again, from their own SQL, before
 //! the transaction ends: a store edited later by urbis, GDAL or QGIS keeps its index up to date.
 
-use rayon::prelude::*;
 use sqlx::{Row, SqliteConnection};
 use urbis_core::{Feature, LayerId};
 
@@ -58,44 +57,20 @@ pub(super) async fn load(
         }
     }
 
-    // Every row encoded (and its index box taken from its encoded header, as ST_MinX… would
-    // read it) on all cores before the writes begin.
     let base = next_fid_base(conn, t).await?;
-    let encoded: Vec<(Vec<BindValue>, Option<Entry>)> = features
-        .par_iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let fid = base + 1 + i as i64;
-            let mut values = row_values(layer, f, wkb::to_gpkg)?;
-            let entry = match &values[1] {
-                BindValue::Blob(Some(blob)) => match wkb::gpkg_envelope(blob) {
-                    Some((false, envelope)) => Some(Entry::new(fid, envelope)),
-                    _ => None,
-                },
-                _ => None,
-            };
-            values.insert(0, BindValue::Integer(Some(fid)));
-            Ok((values, entry))
-        })
-        .collect::<Result<_>>()?;
-    let new_entries = encoded.iter().filter(|(_, e)| e.is_some()).count();
-
     let existing: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {r}_rowid")).fetch_one(&mut *conn).await?;
     let packed = match (node_size, &insert_trigger) {
-        (Some(_), Some(_)) => new_entries > 0 && existing as usize <= 4 * new_entries,
+        (Some(_), Some(_)) => !features.is_empty() && existing as usize <= 4 * features.len(),
         _ => false,
     };
     let deferred = insert_trigger.is_some() && (packed || features.len() >= DEFER_INDEX_FROM);
     if deferred {
         sqlx::query(&format!("DROP TRIGGER {r}_insert")).execute(&mut *conn).await?;
     }
-    let mut entries: Vec<Entry> = Vec::with_capacity(new_entries);
-    let mut rows = Vec::with_capacity(encoded.len());
-    for (values, entry) in encoded {
-        entries.extend(entry);
-        rows.push(values);
-    }
-    let written = insert_rows(conn, layer, features, rows, progress).await?;
+    let mut entries: Vec<Entry> = Vec::with_capacity(if packed { features.len() } else { 0 });
+    let started = std::time::Instant::now();
+    let written = insert_rows(conn, layer, features, base, &mut entries, progress).await?;
+    tracing::debug!(table = t, rows = written, seconds = started.elapsed().as_secs_f64(), "rows encoded and inserted");
 
     let tree = match node_size.filter(|_| packed) {
         Some(size) => {
@@ -154,30 +129,70 @@ async fn next_fid_base(conn: &mut SqliteConnection, t: &str) -> Result<i64> {
     Ok(max)
 }
 
-/// Inserts pre-encoded rows (fid first, then the layer's columns) in multi-row statements.
+/// One row's values (fid first, then the layer's columns) and its index entry, the box taken
+/// from the encoded header as ST_MinX… would read it.
+fn encode(layer: LayerId, fid: i64, f: &Feature) -> Result<(Vec<BindValue>, Option<Entry>)> {
+    let mut values = row_values(layer, f, wkb::to_gpkg)?;
+    let entry = match values.get(1) {
+        Some(BindValue::Blob(Some(blob))) => match wkb::gpkg_envelope(blob) {
+            Some((false, envelope)) => Some(Entry::new(fid, envelope)),
+            _ => None,
+        },
+        _ => None,
+    };
+    values.insert(0, BindValue::Integer(Some(fid)));
+    Ok((values, entry))
+}
+
+/// Inserts the rows, numbered from `base + 1`, in multi-row statements, and collects their index
+/// entries. Each batch is encoded here while SQLite (on its connection's own thread) inserts the
+/// previous one, so that encoding and inserting run on two cores at once.
 async fn insert_rows(
     conn: &mut SqliteConnection,
     layer: LayerId,
     features: &[Feature],
-    rows: Vec<Vec<BindValue>>,
+    base: i64,
+    entries: &mut Vec<Entry>,
     progress: Progress<'_>,
 ) -> Result<u64> {
-    let Some(per_row) = rows.first().map(Vec::len) else { return Ok(0) };
+    let schema = layer.schema();
+    let per_row = 3 + schema.fields.len() + usize::from(schema.has_geometry());
     let batch = (30_000 / per_row).clamp(1, 200);
     let one = format!("({})", vec!["?"; per_row].join(", "));
     let full_sql = values_sql(layer, &one, batch);
+    let chunks: Vec<&[Feature]> = features.chunks(batch).collect();
+    let encode_chunk = |k: usize, entries: &mut Vec<Entry>| -> Result<Vec<Vec<BindValue>>> {
+        let first = base + 1 + (k * batch) as i64;
+        let mut rows = Vec::with_capacity(chunks[k].len());
+        for (i, f) in chunks[k].iter().enumerate() {
+            let (values, entry) = encode(layer, first + i as i64, f)?;
+            entries.extend(entry);
+            rows.push(values);
+        }
+        Ok(rows)
+    };
+    if chunks.is_empty() {
+        return Ok(0);
+    }
+    let mut ready = encode_chunk(0, entries)?;
     let mut written = 0u64;
-    let mut rows = rows.into_iter();
-    for chunk in features.chunks(batch) {
+    for (k, chunk) in chunks.iter().enumerate() {
         let sql = if chunk.len() == batch { full_sql.clone() } else { values_sql(layer, &one, chunk.len()) };
         let mut q = sqlx::query(&sql);
-        for values in rows.by_ref().take(chunk.len()) {
+        for values in std::mem::take(&mut ready) {
             for v in values {
                 q = bind(q, v);
             }
         }
-        if let Err(e) = q.execute(&mut *conn).await {
+        // The insert is handed to SQLite's thread first; the next batch is encoded meanwhile.
+        let (done, next) = futures::join!(q.execute(&mut *conn), async {
+            (k + 1 < chunks.len()).then(|| encode_chunk(k + 1, entries))
+        });
+        if let Err(e) = done {
             return Err(GpkgStore::duplicate_in(conn, layer, chunk, e).await);
+        }
+        if let Some(next) = next {
+            ready = next?;
         }
         written += chunk.len() as u64;
         progress(written);
