@@ -339,7 +339,7 @@ async fn filters_combine_with_bbox_equality_order_and_paging(store: &dyn Store) 
         }
         .then_with(|| a.id.cmp(&b.id))
     });
-    let q = Query { order_by: Some(("name".into(), true)), ..q }.offset(10).limit(10);
+    let q = Query { order_by: vec![("name".into(), true)], ..q }.offset(10).limit(10);
     let got: Vec<String> = store.query(LayerId::Roads, &q).await.unwrap().into_iter().map(|f| f.id).collect();
     let want: Vec<String> = want[10..20].iter().map(|s| s.id.clone()).collect();
     assert_eq!(got, want);

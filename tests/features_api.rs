@@ -128,7 +128,7 @@ async fn bad_requests_get_clear_4xx(store: Arc<dyn Store>) {
         ("/collections/procedures/items?bbox=0,0,1,1", StatusCode::BAD_REQUEST, Some("bbox")),
         ("/collections/parcels/items?properties=code,colour", StatusCode::BAD_REQUEST, Some("properties")),
         ("/collections/parcels/items?sortby=-colour", StatusCode::BAD_REQUEST, Some("sortby")),
-        ("/collections/parcels/items?sortby=code,id", StatusCode::BAD_REQUEST, Some("sortby")),
+        ("/collections/parcels/items?sortby=code,-code", StatusCode::BAD_REQUEST, Some("sortby")),
         ("/collections/nowhere/items", StatusCode::NOT_FOUND, None),
         ("/collections/parcels/items/none-such", StatusCode::NOT_FOUND, None),
     ] {
@@ -391,6 +391,11 @@ async fn crs_time_and_counting(store: Arc<dyn Store>) {
         assert_eq!(status, StatusCode::OK, "{datetime}: {body}");
         assert_eq!(ids(&body), expected, "{datetime}");
     }
+    // Several sort keys: all three are `received`, so the second key decides.
+    let (_, sorted) = get(&store, "/collections/permits/items?sortby=stage,-received_at").await;
+    assert_eq!(ids(&sorted), ["d3", "d2", "d1"]);
+    let (_, sorted) = get(&store, "/collections/permits/items?sortby=-stage,id").await;
+    assert_eq!(ids(&sorted), ["d1", "d2", "d3"]);
     for bad in ["yesterday", "2026-10-05/2026-10-01", ".."] {
         let (status, body) = get(&store, &format!("/collections/permits/items?datetime={bad}")).await;
         assert_eq!((status, body["parameter"].as_str()), (StatusCode::BAD_REQUEST, Some("datetime")), "{bad}");
@@ -594,9 +599,11 @@ async fn cql2_filters_through_items(store: Arc<dyn Store>) {
         get(&store, "/collections/parcels/items?filter=S_DWITHIN(geometry,POINT(-71.0995%2042.3605),200)").await;
     assert!(ids(&body).contains(&"p01".to_string()) && !ids(&body).contains(&"p44".to_string()), "{body}");
 
-    for (filter, words) in
-        [("colour%20=%20%27red%27", vec!["colour", "character"]), ("code%20=", vec!["character 6"]), ("code%20=%2012", vec!["code"])]
-    {
+    for (filter, words) in [
+        ("colour%20=%20%27red%27", vec!["colour", "character"]),
+        ("code%20=", vec!["character 6"]),
+        ("code%20=%2012", vec!["code"]),
+    ] {
         let (status, body) = get(&store, &format!("/collections/parcels/items?filter={filter}")).await;
         assert_eq!((status, body["parameter"].as_str()), (StatusCode::BAD_REQUEST, Some("filter")), "{filter}: {body}");
         let message = body["message"].as_str().unwrap();

@@ -148,7 +148,7 @@ async fn bbox_filters_order_and_paging(store: &dyn Store) {
     assert_eq!(store.count(LayerId::Parcels, &q).await.unwrap(), 90);
 
     let mut q = Query::all().limit(3).offset(5);
-    q.order_by = Some(("dwelling_units".into(), true));
+    q.order_by = vec![("dwelling_units".into(), true)];
     let units: Vec<i64> =
         store.query(LayerId::Parcels, &q).await.unwrap().iter().map(|f| f.integer("dwelling_units").unwrap()).collect();
     assert_eq!(units, [94, 93, 92]);

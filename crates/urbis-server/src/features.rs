@@ -134,8 +134,8 @@ pub fn api_document() -> Value {
               "description": "the properties to return",
               "schema": { "type": "array", "items": { "type": "string", "enum": public_fields(layer).chain(["extra"]).collect::<Vec<_>>() } } }),
             json!({ "name": "sortby", "in": "query", "required": false,
-              "description": "one property to sort by, `-` before it for descending",
-              "schema": { "type": "string", "pattern": "^[+-]?[a-z_0-9]+$" } }),
+              "description": "properties to sort by in turn, comma-separated, `-` before one for descending",
+              "schema": { "type": "string", "pattern": "^[+-]?[a-z_0-9]+(,[+-]?[a-z_0-9]+)*$" } }),
             crs_param("crs", "the CRS of the returned geometries"),
             json!({ "name": "numberMatched", "in": "query", "required": false,
               "description": "`exact` to count every match; by default very large results are estimated (and flagged)",
@@ -313,7 +313,7 @@ async fn collection_json(state: &AppState, root: &str, layer: LayerId) -> Result
     }
     if let Some(field) = layer.time_field() {
         let ends = |desc: bool| {
-            let q = Query { order_by: Some((field.name.to_string(), desc)), limit: Some(1), ..Query::all() }
+            let q = Query { order_by: vec![(field.name.to_string(), desc)], limit: Some(1), ..Query::all() }
                 .filter(AttributeFilter::new(field.name, Comparison::IsNotNull, Value::Null));
             let store = state.store.clone();
             async move { store.query(layer, &q).await }
@@ -364,24 +364,32 @@ fn parse_properties(layer: LayerId, text: &str) -> Result<Vec<String>, ApiError>
     Ok(names)
 }
 
-/// `sortby=field` or `+field` (ascending) or `-field` (descending); one field for now.
-fn parse_sortby(layer: LayerId, text: &str) -> Result<(String, bool), ApiError> {
+/// `sortby=a,-b`: fields to sort by in turn, each ascending (`+` or nothing) or descending (`-`);
+/// ties, and the default order, are by id.
+fn parse_sortby(layer: LayerId, text: &str) -> Result<Vec<(String, bool)>, ApiError> {
     let bad = |message: String| ApiError::BadParameter { parameter: "sortby", message };
-    let keys: Vec<&str> = text.split(',').map(str::trim).filter(|k| !k.is_empty()).collect();
-    let [key] = keys.as_slice() else {
-        return Err(bad(format!("`{text}`: give exactly one field to sort by (several are not supported yet)")));
-    };
-    let (name, desc) = match key.as_bytes().first() {
-        Some(b'-') => (&key[1..], true),
-        Some(b'+') => (&key[1..], false),
-        _ => (*key, false),
-    };
-    let sortable = name == "id"
-        || layer.schema().fields.iter().any(|f| f.name == name && !f.private && f.ty != urbis_core::FieldType::Json);
-    if !sortable {
-        return Err(bad(format!("`{name}` is not a sortable property of {}", layer.name())));
+    let mut keys: Vec<(String, bool)> = vec![];
+    for key in text.split(',').map(str::trim) {
+        let (name, desc) = match key.as_bytes().first() {
+            Some(b'-') => (&key[1..], true),
+            Some(b'+') => (&key[1..], false),
+            _ => (key, false),
+        };
+        let sortable = name == "id"
+            || layer
+                .schema()
+                .fields
+                .iter()
+                .any(|f| f.name == name && !f.private && f.ty != urbis_core::FieldType::Json);
+        if !sortable {
+            return Err(bad(format!("`{name}` is not a sortable property of {}", layer.name())));
+        }
+        if keys.iter().any(|(k, _)| k == name) {
+            return Err(bad(format!("`{name}` is given twice")));
+        }
+        keys.push((name.to_string(), desc));
     }
-    Ok((name.to_string(), desc))
+    Ok(keys)
 }
 
 /// `minx,miny,maxx,maxy` in `crs` (in its axis order: `minlat,minlon,maxlat,maxlon` in EPSG:4326),
@@ -627,7 +635,7 @@ async fn items(
     let mut query = Query::all().offset(offset);
     let only = param("properties").map(|p| parse_properties(layer, p)).transpose()?;
     if let Some(sortby) = param("sortby") {
-        query.order_by = Some(parse_sortby(layer, sortby)?);
+        query.order_by = parse_sortby(layer, sortby)?;
     }
     if let Some(b) = param("bbox") {
         if !layer.schema().has_geometry() {

@@ -266,19 +266,23 @@ fn where_clause(layer: LayerId, q: &Query, st: &mut Statement) -> Result<String>
 /// Text is ordered by code point ("C"), as SQLite's binary collation does in the GeoPackage
 /// store; ties and the default order are by id.
 fn order_clause(layer: LayerId, q: &Query) -> Result<String> {
-    Ok(match &q.order_by {
-        Some((field, desc)) if field != "id" => {
-            let ty = column_type(layer, field)?;
-            if ty == FieldType::Json {
-                return Err(StoreError::InvalidQuery { layer, reason: format!("cannot sort by JSON field `{field}`") });
-            }
-            let collate = if ty == FieldType::Text { " COLLATE \"C\"" } else { "" };
-            let dir = if *desc { "DESC" } else { "ASC" };
-            format!(" ORDER BY {}{collate} {dir} NULLS LAST, \"id\" COLLATE \"C\"", ident(field))
+    let mut keys = vec![];
+    for (field, desc) in &q.order_by {
+        let dir = if *desc { "DESC" } else { "ASC" };
+        if field == "id" {
+            // The id is unique: nothing after it changes the order.
+            keys.push(format!("\"id\" COLLATE \"C\" {dir}"));
+            return Ok(format!(" ORDER BY {}", keys.join(", ")));
         }
-        Some((_, true)) => " ORDER BY \"id\" COLLATE \"C\" DESC".into(),
-        _ => " ORDER BY \"id\" COLLATE \"C\"".into(),
-    })
+        let ty = column_type(layer, field)?;
+        if ty == FieldType::Json {
+            return Err(StoreError::InvalidQuery { layer, reason: format!("cannot sort by JSON field `{field}`") });
+        }
+        let collate = if ty == FieldType::Text { " COLLATE \"C\"" } else { "" };
+        keys.push(format!("{}{collate} {dir} NULLS LAST", ident(field)));
+    }
+    keys.push("\"id\" COLLATE \"C\"".into());
+    Ok(format!(" ORDER BY {}", keys.join(", ")))
 }
 
 /// The column list of writes, in [`row_values`] order.

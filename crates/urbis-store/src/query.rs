@@ -62,7 +62,7 @@ pub struct Query {
     pub limit: Option<u64>,
     pub offset: u64,
     /// Sort by this field (or `id`) before paging; ties and the default order are by id.
-    pub order_by: Option<(String, bool)>,
+    pub order_by: Vec<(String, bool)>,
     /// A CQL2 filter, which must hold as well as `bbox` and `filters`. PostGIS compiles it to
     /// SQL, the GeoPackage store evaluates it on the rows its other conditions select.
     pub cql2: Option<Filter>,

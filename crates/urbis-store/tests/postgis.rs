@@ -231,12 +231,12 @@ async fn query_by_bbox_filters_order_and_pages() {
     assert_eq!(ids(&store.query(LayerId::Parcels, &q).await.unwrap()), ["Z", "a"]);
 
     let mut q = Query::all();
-    q.order_by = Some(("land_use".into(), false));
+    q.order_by = vec![("land_use".into(), false)];
     assert_eq!(ids(&store.query(LayerId::Parcels, &q).await.unwrap()), ["a", "Z", "B", "a-1", "_x"]);
-    q.order_by = Some(("dwelling_units".into(), true));
+    q.order_by = vec![("dwelling_units".into(), true)];
     // Descending, absent values last, ties by id.
     assert_eq!(ids(&store.query(LayerId::Parcels, &q).await.unwrap()), ["a-1", "Z", "B", "_x", "a"]);
-    q.order_by = Some(("id".into(), true));
+    q.order_by = vec![("id".into(), true)];
     assert_eq!(ids(&store.query(LayerId::Parcels, &q).await.unwrap()), ["a-1", "a", "_x", "Z", "B"]);
     q = q.limit(2).offset(1);
     assert_eq!(ids(&store.query(LayerId::Parcels, &q).await.unwrap()), ["a", "_x"]);
@@ -269,7 +269,7 @@ async fn query_by_bbox_filters_order_and_pages() {
     assert_eq!(store.count(LayerId::Parcels, &Query::all()).await.unwrap(), 6);
 
     let mut by_json = Query::all();
-    by_json.order_by = Some(("applicant".into(), false));
+    by_json.order_by = vec![("applicant".into(), false)];
     assert!(matches!(store.query(LayerId::Permits, &by_json).await, Err(StoreError::InvalidQuery { .. })));
     let bbox_without_geometry = Query::all().bbox(Rect::new(coord! { x: 0., y: 0. }, coord! { x: 1., y: 1. }));
     assert!(matches!(

@@ -187,20 +187,21 @@ impl GpkgStore {
     }
 
     fn order_clause(layer: LayerId, q: &Query) -> Result<String> {
-        Ok(match &q.order_by {
-            Some((field, desc)) if field != "id" => {
-                let ty = column_type(layer, field)?;
-                if ty == FieldType::Json {
-                    return Err(StoreError::InvalidQuery {
-                        layer,
-                        reason: format!("cannot sort by JSON field `{field}`"),
-                    });
-                }
-                format!(" ORDER BY {field} {} NULLS LAST, id", if *desc { "DESC" } else { "ASC" })
+        let mut keys = vec![];
+        for (field, desc) in &q.order_by {
+            let dir = if *desc { "DESC" } else { "ASC" };
+            if field == "id" {
+                // The id is unique: nothing after it changes the order.
+                keys.push(format!("id {dir}"));
+                return Ok(format!(" ORDER BY {}", keys.join(", ")));
             }
-            Some((_, true)) => " ORDER BY id DESC".into(),
-            _ => " ORDER BY id".into(),
-        })
+            if column_type(layer, field)? == FieldType::Json {
+                return Err(StoreError::InvalidQuery { layer, reason: format!("cannot sort by JSON field `{field}`") });
+            }
+            keys.push(format!("{field} {dir} NULLS LAST"));
+        }
+        keys.push("id".into());
+        Ok(format!(" ORDER BY {}", keys.join(", ")))
     }
 
     async fn fetch(&self, layer: LayerId, sql: &str, binds: Vec<BindValue>) -> Result<Vec<Feature>> {
