@@ -132,9 +132,9 @@ pub(crate) fn pack(entries: Vec<Entry>, node_size: usize) -> Option<Packed> {
     // Node numbers top down, so that the root is node 1.
     let mut numbers: Vec<Vec<i64>> = levels.iter().map(|l| vec![0; l.len()]).collect();
     let mut next = 1i64;
-    for (k, level) in levels.iter().enumerate().rev() {
-        for i in 0..level.len() {
-            numbers[k][i] = next;
+    for level in numbers.iter_mut().rev() {
+        for number in level.iter_mut() {
+            *number = next;
             next += 1;
         }
     }
