@@ -172,7 +172,7 @@ mod tests {
         }
         assert_eq!(Crs::Epsg4326.from_lonlat(p), Coord { x: 42.3656, y: -71.1056 });
         // Longitude-first numbers read as EPSG:4326 put the latitude out of range: an error.
-        assert!(Crs::Epsg4326.to_lonlat(Coord { x: -71.1, y: 142.3 }).is_err());
+        assert!(Crs::Epsg4326.to_lonlat(Coord { x: 142.3, y: -71.1 }).is_err());
         assert!(Crs::Epsg3857.to_lonlat(Coord { x: 3e7, y: 0.0 }).is_err());
     }
 }
