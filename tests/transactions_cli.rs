@@ -64,7 +64,10 @@ fn start_server(store: &str) -> (Server, String) {
 /// What a fresh QGIS sees of the collection, and of feature `id` if given.
 fn qgis_reads(dir: &Path, url: &str, id: Option<&str>) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/qgis_oapif_edit.py");
-    let home = dir.join("qgis-home");
+    // A profile of its own for each read: QGIS keeps OAPIF answers in a disk cache under HOME and
+    // was seen to give a stale featureCount from it (the features themselves were fresh).
+    static READS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let home = dir.join(format!("qgis-home-{}", READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
     let runtime = dir.join("xdg");
     for d in [&home, &runtime] {
         std::fs::create_dir_all(d).unwrap();
@@ -77,7 +80,6 @@ fn qgis_reads(dir: &Path, url: &str, id: Option<&str>) -> Value {
         .args(id)
         .env("QT_QPA_PLATFORM", "offscreen")
         .env("XDG_RUNTIME_DIR", &runtime)
-        // Its own profile and cache: nothing a previous read kept can answer for the server.
         .env("HOME", &home)
         .output()
         .expect("python3 with python3-qgis runs");
