@@ -197,6 +197,17 @@ async fn create_replace_patch_delete_round_trip(store: Arc<dyn Store>) {
         call(&store, "GET", "/collections/zoning_districts/items/z-1", &[("if-none-match", &etag1)], None).await;
     assert_eq!(again.status, StatusCode::NOT_MODIFIED);
     assert_eq!(again.header("etag"), Some(etag1.as_str()));
+    // In another CRS the bytes differ for the same content: a weak tag, which If-Match never takes.
+    let projected = call(
+        &store,
+        "GET",
+        "/collections/zoning_districts/items/z-1?crs=http://www.opengis.net/def/crs/EPSG/0/3857",
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(projected.status, StatusCode::OK, "{}", projected.body);
+    assert_eq!(projected.header("etag"), Some(format!("W/{etag1}").as_str()));
 
     // PUT with If-Match: replaced, new ETag; unknown properties are refused, so only the fields sent remain.
     let mut replacement = district_json(Some("z-1"), "C-1A", -71.12);
