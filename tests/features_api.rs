@@ -319,6 +319,7 @@ async fn crs_time_and_counting(store: Arc<dyn Store>) {
     assert!(close(&p11["geometry"]["coordinates"][0][0][0], [42.362, -71.098], 1e-12), "latitude first: {p11}");
     let (_, headers, _) = get_with_headers(&store, "/collections/parcels/items?limit=1").await;
     assert_eq!(headers["content-crs"], "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>");
+    assert_eq!(headers["cache-control"], "no-cache", "features change; caches must revalidate");
 
     // The same box in three CRSs selects the same parcels (the corners, from GDAL as above, lie
     // between the grid's rows and columns).

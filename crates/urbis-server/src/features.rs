@@ -611,11 +611,13 @@ fn check_format(params: &BTreeMap<String, String>) -> Result<(), ApiError> {
     }
 }
 
-/// The headers of a GeoJSON response in `crs`.
-fn geojson_headers(crs: Crs) -> [(header::HeaderName, String); 2] {
+/// The headers of a GeoJSON response in `crs`. Features change through the API at any moment, so
+/// a cache (QGIS keeps one on disk) must ask again before reusing an answer.
+fn geojson_headers(crs: Crs) -> [(header::HeaderName, String); 3] {
     [
         (header::CONTENT_TYPE, "application/geo+json".to_string()),
         (header::HeaderName::from_static("content-crs"), format!("<{}>", crs.uri())),
+        (header::CACHE_CONTROL, "no-cache".to_string()),
     ]
 }
 
