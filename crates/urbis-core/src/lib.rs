@@ -3,10 +3,10 @@
 //!
 //! No I/O, no async runtime, no database or HTTP crate: everything here is pure and testable.
 
+pub mod cql2;
+pub mod crs;
 pub mod domain;
 pub mod feature;
-pub mod crs;
-pub mod cql2;
 pub mod geodesy;
 pub mod layer;
 pub mod validate;
