@@ -669,7 +669,18 @@ async fn items(
     let more = features.len() as u64 > limit;
     features.truncate(limit as usize);
     query.limit = Some(limit);
-    let (matched, estimated) = number_matched(&state, layer, &query, param("numberMatched")).await?;
+    if let Some(mode) = param("numberMatched").filter(|m| !matches!(*m, "exact" | "estimate")) {
+        return Err(ApiError::BadParameter {
+            parameter: "numberMatched",
+            message: format!("`{mode}`: use `exact` or `estimate`"),
+        });
+    }
+    // The last page knows the count already: what came before it and what it holds.
+    let (matched, estimated) = if !more && (offset == 0 || !features.is_empty()) {
+        (offset + features.len() as u64, false)
+    } else {
+        number_matched(&state, layer, &query, param("numberMatched")).await?
+    };
     let base = format!("{root}/collections/{}/items", layer.name());
     let page = |offset: u64| {
         let mut q = format!("{base}?limit={limit}&offset={offset}");
