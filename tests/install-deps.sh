@@ -2,9 +2,9 @@
 # Installs the Debian packages that building and testing urbis need, if any is missing:
 # one shared SQLite (libsqlite3-dev), GDAL (libgdal-dev for the `gdal` feature, gdal-bin for the
 # tests that read our files with GDAL), QGIS (python3-qgis: a test opens the demo city in it
-# headless), and PostgreSQL 15 with PostGIS for the PostGIS store.
+# headless), PostgreSQL 15 with PostGIS for the PostGIS store, and pgRouting (the coverage tests' oracle).
 set -euo pipefail
-packages=(pkg-config libsqlite3-dev libgdal-dev gdal-bin python3-gdal python3-qgis postgresql-15 postgresql-15-postgis-3)
+packages=(pkg-config libsqlite3-dev libgdal-dev gdal-bin python3-gdal python3-qgis postgresql-15 postgresql-15-postgis-3 postgresql-15-pgrouting)
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -45,7 +45,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/urbis/target}"
 cd "$repo"
 # The features that turn the PostGIS tests (and GDAL) on, for the packages being tested: cargo
 # refuses `--features pkg/feature` for a package that `-p` did not select.
-all_features=(urbis/postgis-tests urbis/gdal urbis-store/postgis-tests urbis-server/postgis-tests)
+all_features=(urbis/postgis-tests urbis/gdal urbis-store/postgis-tests urbis-server/postgis-tests urbis-analysis/postgis-tests)
 selected=()
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do

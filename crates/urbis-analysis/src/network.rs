@@ -1,0 +1,372 @@
+//! The road network: one edge per road line, nodes at junctions. Two ends are one junction when
+//! the source says so (its `from_node`/`to_node` ids) or, for roads without ids, when they lie
+//! within a small snapping tolerance of each other. Roads that cannot be used (no geometry, a
+//! point, a line of one position) are listed with the reason, never dropped silently.
+
+use std::collections::HashMap;
+
+use geo::{Coord, Distance, Geodesic, Geometry, LineString, Point};
+use petgraph::unionfind::UnionFind;
+use rstar::primitives::GeomWithData;
+use rstar::RTree;
+use serde::Serialize;
+use urbis_core::geodesy::LocalProjection;
+use urbis_core::Feature;
+
+use crate::graph::ModeGraph;
+use crate::mode::{Speeds, TravelMode};
+use crate::{positive, AnalysisError};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NetworkOptions {
+    /// Ends of roads without node ids closer than this (metres) are one junction.
+    pub snap_tolerance_m: f64,
+    /// Use the source's `from_node`/`to_node` where a road has both.
+    pub use_source_nodes: bool,
+}
+
+impl Default for NetworkOptions {
+    fn default() -> Self {
+        NetworkOptions { snap_tolerance_m: 1.0, use_source_nodes: true }
+    }
+}
+
+/// Direction rule of a road for drivers (`oneway` field: 0, 1, -1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OneWay {
+    Both,
+    /// Only in the digitised direction.
+    Forward,
+    /// Only against it.
+    Backward,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Node {
+    /// WGS 84 longitude/latitude.
+    pub position: Coord,
+    /// The source's node id, when the node comes from `from_node`/`to_node`.
+    pub source_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Edge {
+    /// The road feature's id.
+    pub road_id: String,
+    /// Which line of a multi-line road, from 0.
+    pub part: usize,
+    pub from: usize,
+    pub to: usize,
+    /// Geodesic length on the WGS 84 ellipsoid, metres.
+    pub length_m: f64,
+    pub class: Option<String>,
+    pub speed_kmh: Option<f64>,
+    pub oneway: OneWay,
+    pub restriction: Option<String>,
+    /// The line as digitised, `from` to `to`, in WGS 84.
+    pub geometry: LineString,
+    /// Geodesic metres from the start to each vertex (first 0, last `length_m`).
+    pub(crate) vertex_m: Vec<f64>,
+}
+
+/// A road, or one line of it, that is not in the network, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UnjoinedRoad {
+    pub id: String,
+    pub reason: String,
+}
+
+/// Connected components of a network (directions ignored).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ComponentReport {
+    pub count: usize,
+    pub largest_nodes: usize,
+    pub largest_edges: usize,
+    pub largest_length_m: f64,
+    pub total_length_m: f64,
+    /// Share of the network's length in the largest component, 0 to 1.
+    pub largest_length_share: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NetworkReport {
+    pub roads: usize,
+    pub nodes: usize,
+    pub edges: usize,
+    pub components: ComponentReport,
+    pub unjoined: Vec<UnjoinedRoad>,
+    /// Source node ids whose road ends lie more than the snapping tolerance apart (the id was
+    /// trusted): a hint that the source's topology and geometry disagree.
+    pub source_node_mismatches: usize,
+    /// Roads with a one-way value other than 0, 1 or -1, taken as two-way.
+    pub unknown_oneway: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct RoadNetwork {
+    pub nodes: Vec<Node>,
+    pub edges: Vec<Edge>,
+    pub(crate) projection: LocalProjection,
+    report: NetworkReport,
+}
+
+/// One usable line of a road, before its ends are made nodes.
+struct Part<'a> {
+    feature: &'a Feature,
+    part: usize,
+    line: LineString,
+    source_nodes: Option<(String, String)>,
+}
+
+impl RoadNetwork {
+    /// Builds the network from road features (the roads layer's fields: `class`, `speed_kmh`,
+    /// `oneway`, `from_node`, `to_node`, `restriction`). Fails only when no road is usable.
+    pub fn from_roads(roads: &[Feature], options: &NetworkOptions) -> Result<RoadNetwork, AnalysisError> {
+        positive("snapping tolerance (m)", options.snap_tolerance_m)?;
+        let mut unjoined = vec![];
+        let mut unknown_oneway = 0;
+        let mut parts = vec![];
+        for road in roads {
+            let lines: Vec<&LineString> = match &road.geometry {
+                None => {
+                    unjoined.push(UnjoinedRoad { id: road.id.clone(), reason: "no geometry".into() });
+                    continue;
+                }
+                Some(Geometry::LineString(l)) => vec![l],
+                Some(Geometry::MultiLineString(m)) => m.0.iter().collect(),
+                Some(other) => {
+                    unjoined.push(UnjoinedRoad {
+                        id: road.id.clone(),
+                        reason: format!("not a line but a {}", kind(other)),
+                    });
+                    continue;
+                }
+            };
+            if lines.is_empty() {
+                unjoined.push(UnjoinedRoad { id: road.id.clone(), reason: "empty geometry".into() });
+                continue;
+            }
+            let mut usable = vec![];
+            for (i, l) in lines.iter().enumerate() {
+                let where_ = if lines.len() > 1 { format!("line {i}: ") } else { String::new() };
+                if l.0.iter().any(|c| !c.x.is_finite() || !c.y.is_finite()) {
+                    unjoined.push(UnjoinedRoad {
+                        id: road.id.clone(),
+                        reason: format!("{where_}a coordinate is not a number"),
+                    });
+                    continue;
+                }
+                let mut coords: Vec<Coord> = Vec::with_capacity(l.0.len());
+                for c in &l.0 {
+                    if coords.last() != Some(c) {
+                        coords.push(*c);
+                    }
+                }
+                if coords.len() < 2 {
+                    unjoined.push(UnjoinedRoad {
+                        id: road.id.clone(),
+                        reason: format!("{where_}degenerate: fewer than two distinct positions"),
+                    });
+                    continue;
+                }
+                usable.push((i, LineString(coords)));
+            }
+            let source_nodes = match (road.text("from_node"), road.text("to_node")) {
+                (Some(a), Some(b)) if options.use_source_nodes && usable.len() == 1 && lines.len() == 1 => {
+                    Some((a.trim().to_string(), b.trim().to_string())).filter(|(a, b)| !a.is_empty() && !b.is_empty())
+                }
+                _ => None,
+            };
+            for (i, line) in usable {
+                parts.push(Part { feature: road, part: i, line, source_nodes: source_nodes.clone() });
+            }
+        }
+        if parts.is_empty() {
+            return Err(AnalysisError::NoNetwork {
+                roads: roads.len(),
+                unjoined: unjoined.len(),
+                first: unjoined.first().map(|u| format!("{}: {}", u.id, u.reason)),
+            });
+        }
+        let projection = LocalProjection::new(centre(&parts));
+        // Roads with node ids first, so that the others snap onto their junctions.
+        parts.sort_by_key(|p| p.source_nodes.is_none());
+        let mut nodes: Vec<Node> = vec![];
+        let mut by_source: HashMap<String, usize> = HashMap::new();
+        let mut index: RTree<GeomWithData<[f64; 2], usize>> = RTree::new();
+        let tol = options.snap_tolerance_m;
+        let mut mismatches = 0;
+        let mut edges = vec![];
+        for p in parts {
+            let ends = [p.line.0[0], *p.line.0.last().expect("two positions at least")];
+            let mut ids = [0usize; 2];
+            for (k, end) in ends.into_iter().enumerate() {
+                let xy = projection.project(end);
+                ids[k] = match &p.source_nodes {
+                    Some(sn) => {
+                        let key = if k == 0 { &sn.0 } else { &sn.1 };
+                        match by_source.get(key) {
+                            Some(&n) => {
+                                let at = projection.project(nodes[n].position);
+                                if (at.x - xy.x).hypot(at.y - xy.y) > tol {
+                                    mismatches += 1;
+                                }
+                                n
+                            }
+                            None => {
+                                let n = nodes.len();
+                                nodes.push(Node { position: end, source_id: Some(key.clone()) });
+                                by_source.insert(key.clone(), n);
+                                index.insert(GeomWithData::new([xy.x, xy.y], n));
+                                n
+                            }
+                        }
+                    }
+                    None => match index.nearest_neighbor(&[xy.x, xy.y]) {
+                        Some(near) if (near.geom()[0] - xy.x).hypot(near.geom()[1] - xy.y) <= tol => near.data,
+                        _ => {
+                            let n = nodes.len();
+                            nodes.push(Node { position: end, source_id: None });
+                            index.insert(GeomWithData::new([xy.x, xy.y], n));
+                            n
+                        }
+                    },
+                };
+            }
+            let mut vertex_m = Vec::with_capacity(p.line.0.len());
+            let mut total = 0.0;
+            vertex_m.push(0.0);
+            for w in p.line.0.windows(2) {
+                total += Geodesic.distance(Point(w[0]), Point(w[1]));
+                vertex_m.push(total);
+            }
+            let id = &p.feature.id;
+            if ids[0] == ids[1] && total <= tol {
+                unjoined.push(UnjoinedRoad {
+                    id: id.clone(),
+                    reason: format!("degenerate: {total:.2} m long, both ends at one junction"),
+                });
+                continue;
+            }
+            let oneway = match p.feature.integer("oneway").or_else(|| p.feature.real("oneway").map(|v| v as i64)) {
+                None | Some(0) => OneWay::Both,
+                Some(1) => OneWay::Forward,
+                Some(-1) => OneWay::Backward,
+                Some(_) => {
+                    unknown_oneway += 1;
+                    OneWay::Both
+                }
+            };
+            edges.push(Edge {
+                road_id: id.clone(),
+                part: p.part,
+                from: ids[0],
+                to: ids[1],
+                length_m: total,
+                class: p.feature.text("class").map(str::to_string),
+                speed_kmh: p.feature.real("speed_kmh"),
+                oneway,
+                restriction: p.feature.text("restriction").filter(|r| !r.is_empty()).map(str::to_string),
+                geometry: p.line,
+                vertex_m,
+            });
+        }
+        if edges.is_empty() {
+            return Err(AnalysisError::NoNetwork {
+                roads: roads.len(),
+                unjoined: unjoined.len(),
+                first: unjoined.first().map(|u| format!("{}: {}", u.id, u.reason)),
+            });
+        }
+        // Same order whatever order the store returned the roads in.
+        edges.sort_by(|a, b| (&a.road_id, a.part).cmp(&(&b.road_id, b.part)));
+        let all: Vec<usize> = (0..edges.len()).collect();
+        let (_, components) = components(nodes.len(), &edges, &all);
+        let report = NetworkReport {
+            roads: roads.len(),
+            nodes: nodes.len(),
+            edges: edges.len(),
+            components,
+            unjoined,
+            source_node_mismatches: mismatches,
+            unknown_oneway,
+        };
+        tracing::debug!(
+            nodes = report.nodes,
+            edges = report.edges,
+            components = report.components.count,
+            "road network built"
+        );
+        Ok(RoadNetwork { nodes, edges, projection, report })
+    }
+
+    pub fn report(&self) -> &NetworkReport {
+        &self.report
+    }
+
+    /// The network as travelled by `mode` at `speeds`.
+    pub fn graph(&self, mode: TravelMode, speeds: &Speeds) -> Result<ModeGraph<'_>, AnalysisError> {
+        ModeGraph::new(self, mode, speeds)
+    }
+}
+
+fn kind(g: &Geometry) -> &'static str {
+    match g {
+        Geometry::Point(_) => "point",
+        Geometry::MultiPoint(_) => "multipoint",
+        Geometry::Polygon(_) | Geometry::Rect(_) | Geometry::Triangle(_) => "polygon",
+        Geometry::MultiPolygon(_) => "multipolygon",
+        Geometry::GeometryCollection(_) => "geometry collection",
+        Geometry::Line(_) | Geometry::LineString(_) | Geometry::MultiLineString(_) => "line",
+    }
+}
+
+fn centre(parts: &[Part]) -> Coord {
+    let (mut min, mut max) = (Coord { x: f64::MAX, y: f64::MAX }, Coord { x: f64::MIN, y: f64::MIN });
+    for c in parts.iter().flat_map(|p| p.line.0.iter()) {
+        min = Coord { x: min.x.min(c.x), y: min.y.min(c.y) };
+        max = Coord { x: max.x.max(c.x), y: max.y.max(c.y) };
+    }
+    Coord { x: (min.x + max.x) / 2.0, y: (min.y + max.y) / 2.0 }
+}
+
+/// The component of every node (`None` for nodes no listed edge touches) and their report,
+/// over the edges listed, directions ignored. Components are numbered from 0 by falling size
+/// (then by lowest node), so component 0 is the largest.
+pub(crate) fn components(nodes: usize, edges: &[Edge], used: &[usize]) -> (Vec<Option<u32>>, ComponentReport) {
+    let mut sets = UnionFind::<usize>::new(nodes);
+    let mut touched = vec![false; nodes];
+    for &e in used {
+        sets.union(edges[e].from, edges[e].to);
+        touched[edges[e].from] = true;
+        touched[edges[e].to] = true;
+    }
+    // root → (nodes, edges, length, lowest node)
+    let mut stats: HashMap<usize, (usize, usize, f64, usize)> = HashMap::new();
+    for n in (0..nodes).filter(|&n| touched[n]) {
+        let s = stats.entry(sets.find(n)).or_insert((0, 0, 0.0, n));
+        s.0 += 1;
+    }
+    let mut total = 0.0;
+    for &e in used {
+        let s = stats.get_mut(&sets.find(edges[e].from)).expect("every used node has a set");
+        s.1 += 1;
+        s.2 += edges[e].length_m;
+        total += edges[e].length_m;
+    }
+    let mut order: Vec<(usize, (usize, usize, f64, usize))> = stats.into_iter().collect();
+    order.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.1 .3.cmp(&b.1 .3)));
+    let number: HashMap<usize, u32> = order.iter().enumerate().map(|(i, (root, _))| (*root, i as u32)).collect();
+    let of_node = (0..nodes).map(|n| if touched[n] { Some(number[&sets.find(n)]) } else { None }).collect();
+    let largest = order.first().map(|o| o.1).unwrap_or((0, 0, 0.0, 0));
+    let report = ComponentReport {
+        count: order.len(),
+        largest_nodes: largest.0,
+        largest_edges: largest.1,
+        largest_length_m: largest.2,
+        total_length_m: total,
+        largest_length_share: if total > 0.0 { largest.2 / total } else { 0.0 },
+    };
+    (of_node, report)
+}

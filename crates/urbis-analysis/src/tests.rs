@@ -1,0 +1,326 @@
+//! Hand-made networks whose answers are known by hand, on the equator with coordinates that are
+//! exact binary fractions of a degree, so that equal-looking edges have exactly equal lengths.
+
+use geo::{Coord, Distance, Geodesic, Geometry, LineString, MultiLineString, Point};
+use urbis_core::Feature;
+
+use crate::coverage::{coverage, AccessLeg, CoverageOptions};
+use crate::mode::{Speeds, TravelMode};
+use crate::network::{NetworkOptions, RoadNetwork};
+use crate::origins::{Origins, ParcelWeight};
+use crate::paths::{nearest_centres, Direction, Metric, Seed};
+use crate::AnalysisError;
+
+/// 1/128 degree: about 870 m on the equator.
+const D: f64 = 0.0078125;
+
+fn at(x: f64, y: f64) -> Coord {
+    Coord { x: x * D, y: y * D }
+}
+
+fn road(id: &str, points: &[(f64, f64)]) -> Feature {
+    let line = LineString(points.iter().map(|&(x, y)| at(x, y)).collect());
+    Feature::new(id, Some(Geometry::MultiLineString(MultiLineString(vec![line]))))
+}
+
+fn point(id: &str, x: f64, y: f64) -> Feature {
+    Feature::new(id, Some(Point(at(x, y)).into()))
+}
+
+fn metres(a: (f64, f64), b: (f64, f64)) -> f64 {
+    Geodesic.distance(Point(at(a.0, a.1)), Point(at(b.0, b.1)))
+}
+
+fn net(roads: &[Feature]) -> RoadNetwork {
+    RoadNetwork::from_roads(roads, &NetworkOptions::default()).unwrap()
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * b.abs().max(1.0)
+}
+
+const WALK: f64 = 4.8 / 3.6;
+
+#[test]
+fn a_straight_street_by_hand() {
+    let n = net(&[road("ab", &[(0., 0.), (1., 0.)]), road("bc", &[(1., 0.), (2., 0.)])]);
+    assert_eq!((n.nodes.len(), n.edges.len(), n.report().components.count), (3, 2, 1));
+    let g = n.graph(TravelMode::Walk, &Speeds::default()).unwrap();
+    let homes = Origins::from_points(&[point("home", 0., 0.)], None);
+    let centres = Origins::from_points(&[point("hall", 2., 0.)], None);
+    let r = coverage(&g, &homes, &centres, &CoverageOptions::default()).unwrap();
+    let o = &r.origins[0];
+    let m = metres((0., 0.), (2., 0.));
+    assert!(close(o.network_m.unwrap(), m), "{o:?}");
+    assert!(close(o.path_m.unwrap(), m));
+    assert!(close(o.time_s.unwrap(), m / WALK), "{} vs {}", o.time_s.unwrap(), m / WALK);
+    assert!(close(o.straight_m.unwrap(), m));
+    assert_eq!(o.snap.unwrap().distance_m, 0.0);
+    // 1,738 m: 21.7 minutes walking, within 30 minutes and within 5 km.
+    assert!(o.by_time && o.by_network_km && o.by_straight_km);
+    let tight = CoverageOptions { minutes: 20.0, km: 1.5, ..CoverageOptions::default() };
+    let r = coverage(&g, &homes, &centres, &tight).unwrap();
+    let o = &r.origins[0];
+    assert!(!o.by_time && !o.by_network_km && !o.by_straight_km, "{o:?}");
+}
+
+#[test]
+fn one_way_streets_bind_drivers_only_and_the_direction_is_the_residents() {
+    // A one-way ring a → b → c → d → a, 1 cell a side.
+    let mut roads = vec![
+        road("ab", &[(0., 0.), (1., 0.)]),
+        road("bc", &[(1., 0.), (1., 1.)]),
+        road("cd", &[(1., 1.), (0., 1.)]),
+        road("da", &[(0., 1.), (0., 0.)]),
+    ];
+    for r in &mut roads {
+        r.attributes.insert("oneway".into(), 1.into());
+        r.attributes.insert("speed_kmh".into(), 36.0.into()); // 10 m/s
+    }
+    // Digitised backwards but one-way against it: still a → b in travel.
+    roads[0] = road("ab", &[(1., 0.), (0., 0.)]).with("oneway", -1).with("speed_kmh", 36.0);
+    let n = net(&roads);
+    let side = metres((0., 0.), (1., 0.));
+    let up = metres((1., 0.), (1., 1.));
+    let top = metres((1., 1.), (0., 1.));
+    let speeds = Speeds::default();
+    let home_at_b = Origins::from_points(&[point("b", 1., 0.)], None);
+    let centre_at_a = Origins::from_points(&[point("a", 0., 0.)], None);
+    let drive = n.graph(TravelMode::Drive, &speeds).unwrap();
+    let r = coverage(&drive, &home_at_b, &centre_at_a, &CoverageOptions::default()).unwrap();
+    // b → a only round the ring: b → c → d → a.
+    let round = up + top + up;
+    assert!(close(r.origins[0].time_s.unwrap(), round / 10.0), "{:?}", r.origins[0]);
+    assert!(close(r.origins[0].path_m.unwrap(), round));
+    // The centre going out to b (a fire engine) takes the short way.
+    let out = CoverageOptions { direction: Direction::FromCentre, ..CoverageOptions::default() };
+    let r = coverage(&drive, &home_at_b, &centre_at_a, &out).unwrap();
+    assert!(close(r.origins[0].time_s.unwrap(), side / 10.0), "{:?}", r.origins[0]);
+    // Walking ignores one-way signs.
+    let walk = n.graph(TravelMode::Walk, &speeds).unwrap();
+    let r = coverage(&walk, &home_at_b, &centre_at_a, &CoverageOptions::default()).unwrap();
+    assert!(close(r.origins[0].time_s.unwrap(), side / WALK));
+    // Node labels: every node's time to the centre at a, round the ring.
+    let t = &r.nodes_by_time;
+    assert_eq!(t.centre, vec![Some(0); 4]);
+    let r = coverage(&drive, &home_at_b, &centre_at_a, &CoverageOptions::default()).unwrap();
+    let mut times: Vec<f64> = r.nodes_by_time.cost.clone();
+    times.sort_by(f64::total_cmp);
+    assert!(
+        close(times[1], up / 10.0) && close(times[2], (up + top) / 10.0) && close(times[3], round / 10.0),
+        "{times:?}"
+    );
+}
+
+#[test]
+fn two_components_are_reported_and_origins_snap_to_the_largest() {
+    let n = net(&[
+        road("ab", &[(0., 0.), (1., 0.)]),
+        road("bc", &[(1., 0.), (2., 0.)]),
+        road("island", &[(0., 10.), (1., 10.)]),
+    ]);
+    let c = &n.report().components;
+    assert_eq!((c.count, c.largest_nodes, c.largest_edges), (2, 3, 2));
+    let total = metres((0., 0.), (2., 0.)) + metres((0., 10.), (1., 10.));
+    assert!(close(c.largest_length_share, metres((0., 0.), (2., 0.)) / total), "{c:?}");
+    let g = n.graph(TravelMode::Walk, &Speeds::default()).unwrap();
+    // A home on the island is 8.7 km from the main network: not snapped, said so.
+    let homes = Origins::from_points(&[point("islander", 0.5, 10.), point("mainland", 1., 0.)], None);
+    let centres = Origins::from_points(&[point("hall", 0., 0.), point("lighthouse", 1., 10.)], None);
+    let r = coverage(&g, &homes, &centres, &CoverageOptions::default()).unwrap();
+    let islander = &r.origins[0];
+    assert!(islander.time_s.is_none() && !islander.by_time, "{islander:?}");
+    assert!(
+        islander.unreached.as_deref().unwrap().contains("from the nearest road of the walk network"),
+        "{islander:?}"
+    );
+    // Its straight-line distance is still measured: 435 m to the lighthouse.
+    assert_eq!(islander.straight_centre, Some(1));
+    assert!(islander.by_straight_km);
+    assert!(r.centres[1].unusable.is_some() && r.centres[0].unusable.is_none());
+    assert_eq!(r.summary.unreached.origins, 1);
+    assert_eq!(r.summary.by_time.origins, 1);
+    assert_eq!(r.summary.by_time_or_straight_km.origins, 2);
+    // With every centre off the network, an error that names one.
+    let only_island = Origins::from_points(&[point("lighthouse", 1., 10.)], None);
+    match coverage(&g, &homes, &only_island, &CoverageOptions::default()) {
+        Err(AnalysisError::NoUsableCentre { centres: 1, first: Some(f), .. }) => {
+            assert!(f.contains("lighthouse"), "{f}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn ties_go_to_the_shorter_path_then_the_first_centre() {
+    let n = net(&[road("ab", &[(0., 0.), (1., 0.)]), road("bc", &[(1., 0.), (2., 0.)])]);
+    assert_eq!(metres((0., 0.), (1., 0.)), metres((1., 0.), (2., 0.)), "the test needs exactly equal edges");
+    let g = n.graph(TravelMode::Walk, &Speeds::default()).unwrap();
+    let homes = Origins::from_points(&[point("middle", 1., 0.)], None);
+    for (first, second) in [("west", "east"), ("east", "west")] {
+        let x = |id: &str| if id == "west" { 0. } else { 2. };
+        let centres = Origins::from_points(&[point(first, x(first), 0.), point(second, x(second), 0.)], None);
+        let r = coverage(&g, &homes, &centres, &CoverageOptions::default()).unwrap();
+        assert_eq!(r.origins[0].centre, Some(0), "{first} listed first");
+        assert_eq!(r.origins[0].network_centre, Some(0));
+        assert_eq!(r.catchments[0].origins, 1);
+        assert_eq!(r.catchments[1].origins, 0);
+    }
+}
+
+#[test]
+fn origins_and_centres_part_way_along_one_edge() {
+    // One 4-cell street, home at 1 cell and 0.5 cell north, centre at 3 cells on the street.
+    let n = net(&[road("long", &[(0., 0.), (4., 0.)])]);
+    let g = n.graph(TravelMode::Walk, &Speeds::default()).unwrap();
+    let homes = Origins::from_points(&[point("home", 1., 0.5)], None);
+    let centres = Origins::from_points(&[point("hall", 3., 0.)], None);
+    let r = coverage(&g, &homes, &centres, &CoverageOptions::default()).unwrap();
+    let o = &r.origins[0];
+    let leg = metres((1., 0.5), (1., 0.));
+    let along = metres((1., 0.), (3., 0.));
+    let s = o.snap.unwrap();
+    assert!((s.distance_m - leg).abs() < 0.5, "{s:?} vs {leg}");
+    assert!((s.offset_m - metres((0., 0.), (1., 0.))).abs() < 0.5, "{s:?}");
+    assert!((o.network_m.unwrap() - (leg + along)).abs() < 1.0, "{o:?}");
+    assert!((o.time_s.unwrap() - (leg + along) / WALK).abs() < 1.0, "{o:?}");
+    // Without the access leg, only the street counts.
+    let no_leg = CoverageOptions { access_leg: AccessLeg::Ignored, ..CoverageOptions::default() };
+    let r = coverage(&g, &homes, &centres, &no_leg).unwrap();
+    assert!((r.origins[0].network_m.unwrap() - along).abs() < 0.5, "{:?}", r.origins[0]);
+}
+
+#[test]
+fn bad_roads_parcels_and_speeds_are_reported_by_name() {
+    let mut no_geometry = road("nothing", &[]);
+    no_geometry.geometry = None;
+    let n = net(&[
+        road("ok", &[(0., 0.), (1., 0.)]),
+        no_geometry,
+        Feature::new("dot", Some(Point(at(0., 0.)).into())),
+        road("stuck", &[(3., 3.), (3., 3.)]),
+    ]);
+    let reasons: Vec<String> = n.report().unjoined.iter().map(|u| format!("{}: {}", u.id, u.reason)).collect();
+    assert_eq!(
+        reasons,
+        ["nothing: no geometry", "dot: not a line but a point", "stuck: degenerate: fewer than two distinct positions"]
+    );
+    let zero = Speeds { walk_kmh: 0.0, ..Speeds::default() };
+    let err = n.graph(TravelMode::Walk, &zero).unwrap_err();
+    assert_eq!(err, AnalysisError::InvalidParameter { what: "walking speed (km/h)".into(), value: 0.0 });
+    let mut classes = Speeds::default();
+    classes.drive_class_kmh.insert("residential".into(), f64::NAN);
+    assert!(n.graph(TravelMode::Drive, &classes).unwrap_err().to_string().contains("class `residential`"));
+    let g = n.graph(TravelMode::Walk, &Speeds::default()).unwrap();
+    let bad = CoverageOptions { minutes: 0.0, ..CoverageOptions::default() };
+    let c = Origins::from_points(&[point("c", 0., 0.)], None);
+    assert!(coverage(&g, &c, &c, &bad).unwrap_err().to_string().contains("time limit"));
+    // No road at all.
+    match RoadNetwork::from_roads(&[Feature::new("dot", Some(Point(at(0., 0.)).into()))], &NetworkOptions::default()) {
+        Err(AnalysisError::NoNetwork { roads: 1, unjoined: 1, first: Some(f) }) => assert!(f.contains("dot")),
+        other => panic!("{other:?}"),
+    }
+    // Footways only: nothing to drive on.
+    let paths = net(&[road("path", &[(0., 0.), (1., 0.)]).with("class", "footway")]);
+    assert_eq!(
+        paths.graph(TravelMode::Drive, &Speeds::default()).unwrap_err(),
+        AnalysisError::NoRoadsForMode { mode: TravelMode::Drive }
+    );
+    // A parcel without geometry and one with a negative population.
+    let mut ghost = point("ghost", 0., 0.);
+    ghost.geometry = None;
+    let parcels =
+        [ghost, point("minus", 0., 0.).with("population", -3.0), point("fine", 0., 0.).with("population", 2.5)];
+    let o = Origins::from_parcels(&parcels, ParcelWeight::Auto);
+    assert_eq!(o.weight_field.as_deref(), Some("population"));
+    assert_eq!(o.origins.len(), 1);
+    let problems: Vec<String> = o.problems.iter().map(|p| format!("{}: {}", p.id, p.reason)).collect();
+    assert_eq!(problems, ["ghost: no geometry", "minus: `population` is -3.0, not a weight (a number, 0 or more)"]);
+}
+
+#[test]
+fn parcel_weights_come_from_what_the_parcels_have() {
+    let units = [point("a", 0., 0.).with("dwelling_units", 4), point("b", 0., 0.)];
+    let o = Origins::from_parcels(&units, ParcelWeight::Auto);
+    assert_eq!(o.weight_field.as_deref(), Some("dwelling_units"));
+    assert_eq!(o.origins.iter().map(|o| o.weight).collect::<Vec<_>>(), [4.0, 0.0]);
+    assert_eq!(o.weight_missing, 1);
+    let o = Origins::from_parcels(&units, ParcelWeight::One);
+    assert_eq!((o.total_weight(), o.weight_field.clone()), (2.0, None));
+}
+
+#[test]
+fn source_node_ids_join_ends_that_geometry_would_not() {
+    // Two streets whose ends are 0.2 cell (174 m) apart, but the source says they meet at "7".
+    let roads = [
+        road("w", &[(0., 0.), (1., 0.)]).with("from_node", "1").with("to_node", "7"),
+        road("e", &[(1.2, 0.), (2., 0.)]).with("from_node", "7").with("to_node", "9"),
+    ];
+    let joined = net(&roads);
+    assert_eq!((joined.nodes.len(), joined.report().components.count), (3, 1));
+    assert_eq!(joined.report().source_node_mismatches, 1);
+    let by_geometry =
+        RoadNetwork::from_roads(&roads, &NetworkOptions { use_source_nodes: false, ..NetworkOptions::default() })
+            .unwrap();
+    assert_eq!((by_geometry.nodes.len(), by_geometry.report().components.count), (4, 2));
+    // Ends within the tolerance snap together without ids.
+    let near = [road("w", &[(0., 0.), (1., 0.)]), road("e", &[(1. + 0.5e-6 / D, 0.), (2., 0.)])];
+    assert_eq!(net(&near).nodes.len(), 3);
+}
+
+/// The multi-source search against petgraph's single-source Dijkstra run from every centre, on
+/// random grids with random one-way streets and speeds.
+#[test]
+fn multi_source_search_agrees_with_petgraph_from_each_centre() {
+    use petgraph::graph::{DiGraph, NodeIndex};
+    use rand::{Rng, SeedableRng};
+    for seed in 0..20u64 {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let size = 8;
+        let mut roads = vec![];
+        for i in 0..size {
+            for j in 0..size {
+                for (di, dj) in [(1, 0), (0, 1)] {
+                    if i + di >= size || j + dj >= size || rng.random_bool(0.15) {
+                        continue;
+                    }
+                    let (a, b) = ((i as f64, j as f64), ((i + di) as f64, (j + dj) as f64));
+                    let r = road(&format!("{i}-{j}-{di}"), &[a, b])
+                        .with("oneway", [0, 0, 1, -1][rng.random_range(0..4)])
+                        .with("speed_kmh", rng.random_range(10.0..60.0));
+                    roads.push(r);
+                }
+            }
+        }
+        let n = net(&roads);
+        let g = n.graph(TravelMode::Drive, &Speeds::default()).unwrap();
+        let centres: Vec<usize> = (0..3).map(|_| rng.random_range(0..n.nodes.len())).collect();
+        let seeds: Vec<Seed> =
+            centres.iter().enumerate().map(|(c, &node)| Seed { node, cost: 0.0, length_m: 0.0, centre: c }).collect();
+        let ours = nearest_centres(&g, &seeds, Metric::TimeS, Direction::ToCentre, f64::INFINITY);
+        // petgraph on the reversed arcs: from each centre, the time of every node to it.
+        let mut pg = DiGraph::<(), f64>::new();
+        let idx: Vec<NodeIndex> = (0..n.nodes.len()).map(|_| pg.add_node(())).collect();
+        for (from, to, _, t) in g.arcs() {
+            pg.add_edge(idx[to], idx[from], t);
+        }
+        for node in 0..n.nodes.len() {
+            let mut best: Option<(f64, usize)> = None;
+            for (c, &start) in centres.iter().enumerate() {
+                if let Some(&t) =
+                    petgraph::algo::dijkstra(&pg, idx[start], Some(idx[node]), |e| *e.weight()).get(&idx[node])
+                {
+                    if best.is_none_or(|b| t < b.0 - 1e-9) {
+                        best = Some((t, c));
+                    }
+                }
+            }
+            match best {
+                None => assert_eq!(ours.centre[node], None, "seed {seed} node {node}"),
+                Some((t, _)) => {
+                    assert!(close(ours.cost[node], t), "seed {seed} node {node}: {} vs {t}", ours.cost[node]);
+                }
+            }
+        }
+    }
+}
