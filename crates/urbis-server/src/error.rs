@@ -13,6 +13,9 @@ pub enum ApiError {
     Store(#[from] StoreError),
     #[error("{0}")]
     NotFound(String),
+    /// Something that should not happen, whatever the request: 500, the details in the log.
+    #[error("{0}")]
+    Internal(String),
     #[error("parameter `{parameter}`: {message}")]
     BadParameter { parameter: &'static str, message: String },
     /// [`ApiError::BadParameter`] for a parameter named by the client (a field name).
@@ -51,6 +54,7 @@ impl ApiError {
             ApiError::Store(StoreError::Unsupported { .. }) => (StatusCode::NOT_IMPLEMENTED, "not_implemented"),
             ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             ApiError::BadParameter { .. } | ApiError::BadQuery { .. } => (StatusCode::BAD_REQUEST, "bad_parameter"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),

@@ -15,6 +15,7 @@ use urbis_core::crs::Crs;
 use urbis_core::{Feature, LayerId};
 use urbis_store::{AttributeFilter, Comparison, Query};
 
+use crate::geojson_out::GeoJsonFeature;
 use crate::{ApiError, AppState};
 
 /// Where this server is reached, as the client sees it (`X-Forwarded-Proto`/`-Host` behind a
@@ -697,26 +698,35 @@ async fn items(
         links
             .push(json!({ "href": page(offset.saturating_sub(limit)), "rel": "prev", "type": "application/geo+json" }));
     }
-    let mut body = json!({
-        "type": "FeatureCollection",
-        "features": features.iter().map(|f| select(feature_json_in(layer, f, crs), only.as_deref())).collect::<Vec<_>>(),
-        "numberMatched": matched,
-        "numberReturned": features.len(),
-        "timeStamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "links": links,
-    });
-    if estimated {
-        body["numberMatchedIsEstimate"] = json!(true);
-    }
-    Ok((geojson_headers(crs), Json(body)))
+    let body = Page {
+        kind: "FeatureCollection",
+        features: features
+            .iter()
+            .map(|feature| GeoJsonFeature { layer, feature, crs, only: only.as_deref() })
+            .collect(),
+        number_matched: matched,
+        number_returned: features.len(),
+        number_matched_is_estimate: estimated.then_some(true),
+        time_stamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        links,
+    };
+    let bytes = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(format!("writing the page: {e}")))?;
+    Ok((geojson_headers(crs), bytes))
 }
 
-/// Keeps only the named properties of a GeoJSON feature.
-fn select(mut feature: Value, only: Option<&[String]>) -> Value {
-    if let (Some(only), Some(props)) = (only, feature.get_mut("properties").and_then(Value::as_object_mut)) {
-        props.retain(|k, _| only.iter().any(|o| o == k));
-    }
-    feature
+/// A page of `/items`, written straight to the response (see [`GeoJsonFeature`]).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Page<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    features: Vec<GeoJsonFeature<'a>>,
+    number_matched: u64,
+    number_returned: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    number_matched_is_estimate: Option<bool>,
+    time_stamp: String,
+    links: Vec<Value>,
 }
 
 /// Percent-encodes what a query value may not hold as it is (`+` would read as a space).

@@ -5,6 +5,7 @@ pub mod auth;
 mod error;
 pub mod features;
 pub mod filter;
+mod geojson_out;
 mod json_errors;
 pub mod queryables;
 mod report;
