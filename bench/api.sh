@@ -156,7 +156,7 @@ done
 "$urbis" demo --no-serve --store "$work/demo.gpkg" --data-samples "$repo/data-samples" >&2
 python3 - "$work/demo.gpkg" >"$work/codes.lua" <<'PY'
 import sqlite3, sys, urllib.parse
-rows = sqlite3.connect(sys.argv[1]).execute("SELECT code FROM parcels ORDER BY random() LIMIT 2000")
+rows = sqlite3.connect(sys.argv[1]).execute("SELECT id FROM parcels ORDER BY random() LIMIT 2000")
 codes = [urllib.parse.quote(r[0], safe="") for r in rows]
 print("codes = {" + ",".join(f'"{c}"' for c in codes) + "}")
 print('math.randomseed(20261123)\nrequest = function() return wrk.format("GET", "/parcels/" .. codes[math.random(#codes)] .. "/report") end')
