@@ -1,0 +1,320 @@
+//! Service-access coverage on the demo city's real data, on both stores: the Cambridge street
+//! centrelines (2,643 lines) as roads, its 8 fire stations and 7 public libraries as service
+//! centres, its 13,116 parcels as origins. With the `postgis-tests` feature the shortest paths
+//! are checked against an independent engine, pgRouting, on the very edge list urbis built.
+
+#[macro_use]
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use urbis_analysis::coverage::{coverage, Coverage, CoverageOptions};
+use urbis_analysis::source::read_layer;
+use urbis_analysis::{NetworkOptions, Origins, ParcelWeight, RoadNetwork, Speeds, TravelMode};
+use urbis_core::LayerId;
+use urbis_import::{import_file, ImportOptions, Mapping, Silent};
+use urbis_store::Store;
+
+on_both_stores!(
+    (store, dir) => (&*store);
+    cambridge_network_and_coverage,
+);
+
+#[cfg(feature = "postgis-tests")]
+on_both_stores!(
+    (store, dir) => (&*store);
+    shortest_paths_agree_with_pgrouting,
+);
+
+fn samples(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-samples").join(rel)
+}
+
+async fn import(store: &dyn Store, layer: LayerId, file: &str, mapping: Option<&str>) -> u64 {
+    let mut options = ImportOptions::new(layer);
+    if let Some(m) = mapping {
+        options.mapping = Mapping::from_toml_file(&samples(m)).unwrap();
+    }
+    let summary = import_file(store, &samples(file), &options, &Silent).await.unwrap_or_else(|e| panic!("{file}: {e}"));
+    summary.written
+}
+
+/// Roads and service centres (fire stations and libraries) of the demo city.
+async fn load_city(store: &dyn Store) {
+    assert_eq!(
+        import(store, LayerId::Roads, "cambridge/TRANS_Centerlines.geojson", Some("mappings/roads.toml")).await,
+        2643
+    );
+    let fire = import(
+        store,
+        LayerId::ServiceCentres,
+        "cambridge/PUBLICSAFETY_FireStations.geojson",
+        Some("mappings/fire_stations.toml"),
+    );
+    assert_eq!(fire.await, 8);
+    let libraries = import(
+        store,
+        LayerId::ServiceCentres,
+        "cambridge/LANDMARK_PublicLibraries.geojson",
+        Some("mappings/libraries.toml"),
+    );
+    assert_eq!(libraries.await, 7);
+}
+
+/// The parcels with their map-lot as code: weighted one each, since the demo's weights come from
+/// an assessor table that `urbis demo` derives (see data-samples/mappings/parcels.toml).
+async fn load_parcels(store: &dyn Store) -> u64 {
+    let mut options = ImportOptions::new(LayerId::Parcels);
+    options.mapping.fields.insert("code".into(), "ML".into());
+    // As `urbis demo` does: self-intersecting rings rebuilt; the parcel without a map-lot set aside.
+    options.make_valid = true;
+    options.skip_invalid = true;
+    let reports = tempfile::tempdir().unwrap();
+    options.report_dir = Some(reports.path().to_path_buf());
+    let file = samples("cambridge/ASSESSING_ParcelsFY2014.topojson");
+    let summary = import_file(store, &file, &options, &Silent).await.unwrap();
+    assert_eq!(summary.written + summary.rejected, 13_116);
+    summary.written
+}
+
+async fn cambridge_network_and_coverage(store: &dyn Store) {
+    load_city(store).await;
+    let written = load_parcels(store).await as usize;
+    let roads = read_layer(store, LayerId::Roads).await.unwrap();
+    assert_eq!(roads.len(), 2643);
+    let net = RoadNetwork::from_roads(&roads, &NetworkOptions::default()).unwrap();
+    let r = net.report();
+    eprintln!(
+        "network: {} nodes, {} edges, {:?}, unjoined {:?}, {} source-node mismatches",
+        r.nodes, r.edges, r.components, r.unjoined, r.source_node_mismatches
+    );
+    // Every line of every road is an edge or is listed with its reason.
+    let lines: usize = roads
+        .iter()
+        .map(|f| match &f.geometry {
+            Some(geo::Geometry::MultiLineString(m)) => m.0.len(),
+            _ => 1,
+        })
+        .sum();
+    assert_eq!(r.edges + r.unjoined.len(), lines, "{:?}", r.unjoined);
+    // The source's node ids and the shared end points describe the same junctions.
+    let by_geometry =
+        RoadNetwork::from_roads(&roads, &NetworkOptions { use_source_nodes: false, ..NetworkOptions::default() })
+            .unwrap();
+    eprintln!("by geometry: {} nodes, {:?}", by_geometry.nodes.len(), by_geometry.report().components);
+    assert!(r.components.largest_length_share > 0.95, "{:?}", r.components);
+
+    let centres = Origins::from_points(&read_layer(store, LayerId::ServiceCentres).await.unwrap(), None);
+    assert_eq!((centres.origins.len(), centres.problems.len()), (15, 0));
+    let parcels = Origins::from_parcels(&read_layer(store, LayerId::Parcels).await.unwrap(), ParcelWeight::Auto);
+    assert_eq!((parcels.origins.len(), parcels.problems.len(), parcels.weight_field.clone()), (written, 0, None));
+    for mode in TravelMode::ALL {
+        let graph = net.graph(mode, &Speeds::default()).unwrap();
+        let options = CoverageOptions { minutes: 10.0, km: 1.0, ..CoverageOptions::default() };
+        let c = coverage(&graph, &parcels, &centres, &options).unwrap();
+        let s = &c.summary;
+        eprintln!(
+            "{mode}: {:?}; within 10 min {:.4}, 1 km network {:.4}, straight {:.4}, either {:.4}; unreached {}; catchments {:?}",
+            graph.report(),
+            s.by_time.origin_share,
+            s.by_network_km.origin_share,
+            s.by_straight_km.origin_share,
+            s.by_time_or_network_km.origin_share,
+            s.unreached.origins,
+            c.catchments.iter().map(|k| k.origins).collect::<Vec<_>>()
+        );
+        check_by_brute_force(&c, &parcels, &centres, &options);
+    }
+}
+
+/// The summary recomputed from the per-origin figures, and the straight-line nearest centre by
+/// trying every centre.
+fn check_by_brute_force(c: &Coverage, parcels: &Origins, centres: &Origins, options: &CoverageOptions) {
+    use geo::{Distance, Geodesic};
+    let within = c.origins.iter().filter(|o| o.time_s.is_some_and(|t| t <= options.minutes * 60.0)).count();
+    assert_eq!(c.summary.by_time.origins, within);
+    let by_km = c.origins.iter().filter(|o| o.network_m.is_some_and(|m| m <= options.km * 1000.0)).count();
+    assert_eq!(c.summary.by_network_km.origins, by_km);
+    assert_eq!(c.catchments.iter().map(|k| k.origins).sum::<usize>(), c.origins.len() - c.summary.unreached.origins);
+    for (o, origin) in c.origins.iter().zip(&parcels.origins).step_by(97) {
+        assert_eq!(o.id, origin.id);
+        let (best, m) = centres
+            .origins
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (i, Geodesic.distance(k.point, origin.point)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap();
+        assert_eq!(o.straight_centre, Some(best), "{}", o.id);
+        assert!((o.straight_m.unwrap() - m).abs() < 1e-6, "{}", o.id);
+    }
+}
+
+/// pgRouting as the oracle. The edge list urbis built (each edge with its time in each direction
+/// it may be used, -1 where it may not) is written into a fresh PostGIS database, with every edge
+/// cut where a service centre or an origin (the 18 public schools) snapped onto it, so that those
+/// points are nodes of pgRouting's graph. Then, for walking and driving:
+/// - `pgr_dijkstraCost` from the schools and from a sample of junctions to every centre: the
+///   least cost plus the centre's access leg (and the school's own) must equal urbis's time;
+/// - `pgr_drivingDistance` from every centre over the reversed edges with `equicost => false`:
+///   for every junction, the least cost over its rows must equal urbis's, and both must reach the
+///   same junctions.
+#[cfg(feature = "postgis-tests")]
+async fn shortest_paths_agree_with_pgrouting(store: &dyn Store) {
+    use std::collections::HashMap;
+
+    use sqlx::{Connection, Row};
+
+    load_city(store).await;
+    let schools = import(
+        store,
+        LayerId::ServiceCentres,
+        "cambridge/LANDMARK_PublicSchools.geojson",
+        Some("mappings/schools.toml"),
+    );
+    assert_eq!(schools.await, 18);
+    let roads = read_layer(store, LayerId::Roads).await.unwrap();
+    let points = read_layer(store, LayerId::ServiceCentres).await.unwrap();
+    let (school_points, centre_points): (Vec<_>, Vec<_>) =
+        points.into_iter().partition(|f| f.text("kind") == Some("school"));
+    let origins = Origins::from_points(&school_points, None);
+    let centres = Origins::from_points(&centre_points, None);
+    assert_eq!((origins.origins.len(), centres.origins.len()), (18, 15));
+    let net = RoadNetwork::from_roads(&roads, &NetworkOptions::default()).unwrap();
+
+    let url = support::fresh_database().await;
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("CREATE EXTENSION IF NOT EXISTS pgrouting CASCADE").execute(&mut db).await.unwrap();
+    let n = net.nodes.len() as i64;
+    for mode in [TravelMode::Walk, TravelMode::Drive] {
+        let graph = net.graph(mode, &Speeds::default()).unwrap();
+        let c = coverage(&graph, &origins, &centres, &CoverageOptions::default()).unwrap();
+        let walk_mps = graph.speeds.walk_kmh / 3.6;
+        // Cut points: (edge, offset, pgRouting node id). Centres are n+1.., origins after them.
+        let mut cuts: HashMap<usize, Vec<(f64, i64)>> = HashMap::new();
+        let mut centre_leg: HashMap<i64, f64> = HashMap::new();
+        for (i, k) in c.centres.iter().enumerate() {
+            if let (Some(s), None) = (k.snap, &k.unusable) {
+                let id = n + 1 + i as i64;
+                cuts.entry(s.edge).or_default().push((s.offset_m, id));
+                centre_leg.insert(id, s.distance_m / walk_mps);
+            }
+        }
+        let origin_base = n + 1 + c.centres.len() as i64;
+        for (i, o) in c.origins.iter().enumerate() {
+            let s = o.snap.unwrap_or_else(|| panic!("school {} not snapped", o.id));
+            cuts.entry(s.edge).or_default().push((s.offset_m, origin_base + i as i64));
+        }
+        let (mut ids, mut sources, mut targets, mut costs, mut reverse) = (vec![], vec![], vec![], vec![], vec![]);
+        for (i, e) in net.edges.iter().enumerate() {
+            let (fwd, bwd) = (graph.forward_s[i], graph.backward_s[i]);
+            if !fwd.is_finite() && !bwd.is_finite() {
+                continue;
+            }
+            let mut stops = vec![(0.0, e.from as i64 + 1)];
+            let mut inner = cuts.get(&i).cloned().unwrap_or_default();
+            inner.sort_by(|a, b| a.0.total_cmp(&b.0));
+            stops.extend(inner);
+            stops.push((e.length_m, e.to as i64 + 1));
+            for w in stops.windows(2) {
+                let share = (w[1].0 - w[0].0) / e.length_m;
+                ids.push(ids.len() as i64 + 1);
+                sources.push(w[0].1);
+                targets.push(w[1].1);
+                costs.push(if fwd.is_finite() { fwd * share } else { -1.0 });
+                reverse.push(if bwd.is_finite() { bwd * share } else { -1.0 });
+            }
+        }
+        sqlx::query("DROP TABLE IF EXISTS edges").execute(&mut db).await.unwrap();
+        sqlx::query("CREATE TABLE edges (id bigint, source bigint, target bigint, cost float8, reverse_cost float8)")
+            .execute(&mut db)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO edges SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::float8[], $5::float8[])")
+            .bind(&ids)
+            .bind(&sources)
+            .bind(&targets)
+            .bind(&costs)
+            .bind(&reverse)
+            .execute(&mut db)
+            .await
+            .unwrap();
+        let centre_ids: Vec<i64> = centre_leg.keys().copied().collect();
+
+        // Many-to-many: schools and every 7th junction to every centre.
+        let sample: Vec<usize> = (0..net.nodes.len()).step_by(7).collect();
+        let mut starts: Vec<i64> = sample.iter().map(|&v| v as i64 + 1).collect();
+        starts.extend((0..c.origins.len() as i64).map(|i| origin_base + i));
+        let rows = sqlx::query(
+            "SELECT start_vid, end_vid, agg_cost FROM pgr_dijkstraCost('SELECT id, source, target, cost, reverse_cost FROM edges', $1::bigint[], $2::bigint[], true)",
+        )
+        .bind(&starts)
+        .bind(&centre_ids)
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+        let mut oracle: HashMap<i64, f64> = HashMap::new();
+        for r in &rows {
+            let (start, end, cost): (i64, i64, f64) = (r.get(0), r.get(1), r.get(2));
+            let total = cost + centre_leg[&end];
+            let best = oracle.entry(start).or_insert(f64::INFINITY);
+            *best = best.min(total);
+        }
+        let relative = |a: f64, b: f64| (a - b).abs() / b.abs().max(1e-9);
+        let mut compared = 0;
+        for &v in &sample {
+            let ours = c.nodes_by_time.centre[v].map(|_| c.nodes_by_time.cost[v]);
+            match (ours, oracle.get(&(v as i64 + 1))) {
+                (None, None) => {}
+                (Some(a), Some(&b)) => {
+                    assert!(relative(a, b) <= 1e-6, "{mode}: junction {v}: urbis {a} s, pgRouting {b} s");
+                    compared += 1;
+                }
+                (a, b) => panic!("{mode}: junction {v}: urbis {a:?}, pgRouting {b:?}"),
+            }
+        }
+        for (i, o) in c.origins.iter().enumerate() {
+            let leg = o.snap.unwrap().distance_m / walk_mps;
+            match (o.time_s, oracle.get(&(origin_base + i as i64))) {
+                (None, None) => {}
+                (Some(a), Some(&b)) => {
+                    assert!(
+                        relative(a, b + leg) <= 1e-6,
+                        "{mode}: school {}: urbis {a} s, pgRouting {} s",
+                        o.id,
+                        b + leg
+                    );
+                    compared += 1;
+                }
+                (a, b) => panic!("{mode}: school {}: urbis {a:?}, pgRouting {b:?}", o.id),
+            }
+        }
+        assert!(compared > sample.len() / 2, "{mode}: only {compared} compared");
+
+        // One search from every centre over the reversed edges; least cost per junction.
+        let rows = sqlx::query(
+            "SELECT from_v, node, agg_cost FROM pgr_drivingDistance('SELECT id, target AS source, source AS target, cost, reverse_cost FROM edges', $1::bigint[], 1e12::float8, directed => true, equicost => false)",
+        )
+        .bind(&centre_ids)
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+        let mut reached: HashMap<i64, f64> = HashMap::new();
+        for r in &rows {
+            let (from, node, cost): (i64, i64, f64) = (r.get(0), r.get(1), r.get(2));
+            if node <= n {
+                let best = reached.entry(node).or_insert(f64::INFINITY);
+                *best = best.min(cost + centre_leg[&from]);
+            }
+        }
+        let ours: Vec<usize> = (0..net.nodes.len()).filter(|&v| c.nodes_by_time.centre[v].is_some()).collect();
+        assert_eq!(ours.len(), reached.len(), "{mode}: junctions reached");
+        for v in ours {
+            let b = reached[&(v as i64 + 1)];
+            let a = c.nodes_by_time.cost[v];
+            assert!(relative(a, b) <= 1e-6, "{mode}: junction {v}: urbis {a} s, pgRouting {b} s");
+        }
+        eprintln!("{mode}: pgRouting agrees on {compared} sampled costs and {} reached junctions", reached.len());
+    }
+    let _ = db.close().await;
+}
