@@ -85,8 +85,13 @@ async fn cambridge_network_and_coverage(store: &dyn Store) {
     let net = RoadNetwork::from_roads(&roads, &NetworkOptions::default()).unwrap();
     let r = net.report();
     eprintln!(
-        "network: {} nodes, {} edges, {:?}, unjoined {:?}, {} source-node mismatches",
-        r.nodes, r.edges, r.components, r.unjoined, r.source_node_mismatches
+        "network: {} nodes, {} edges, {:?}, unjoined {:?}, {} source-node mismatches, farthest {:?}",
+        r.nodes,
+        r.edges,
+        r.components,
+        r.unjoined,
+        r.source_node_mismatches.len(),
+        r.source_node_mismatches.iter().map(|m| m.distance_m).fold(0.0, f64::max)
     );
     // Every line of every road is an edge or is listed with its reason.
     let lines: usize = roads
@@ -97,11 +102,18 @@ async fn cambridge_network_and_coverage(store: &dyn Store) {
         })
         .sum();
     assert_eq!(r.edges + r.unjoined.len(), lines, "{:?}", r.unjoined);
-    // The source's node ids and the shared end points describe the same junctions.
+    // The junctions, as counted by a separate script (a union-find in Python over the GeoJSON's
+    // line ends in id order: ends within 1 m joined, and ends with the same FromNode/ToNode within
+    // 10 m of the first end carrying it): 2,644 lines (one road has two), 1,869 junctions, and 116
+    // ends whose node id names a junction farther than 10 m away (up to 6.2 km).
+    assert_eq!((r.edges, r.nodes, r.source_node_mismatches.len()), (2644, 1869, 116));
+    assert!(r.unjoined.is_empty());
+    assert_eq!((r.components.count, r.components.largest_edges), (2, 2643));
     let by_geometry =
         RoadNetwork::from_roads(&roads, &NetworkOptions { use_source_nodes: false, ..NetworkOptions::default() })
             .unwrap();
-    eprintln!("by geometry: {} nodes, {:?}", by_geometry.nodes.len(), by_geometry.report().components);
+    // By end points alone, the same script finds 1,872 junctions in 2 components.
+    assert_eq!((by_geometry.nodes.len(), by_geometry.report().components.count), (1872, 2));
     assert!(r.components.largest_length_share > 0.95, "{:?}", r.components);
 
     let centres = Origins::from_points(&read_layer(store, LayerId::ServiceCentres).await.unwrap(), None);

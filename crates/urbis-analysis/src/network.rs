@@ -1,6 +1,6 @@
 //! The road network: one edge per road line, nodes at junctions. Two ends are one junction when
-//! the source says so (its `from_node`/`to_node` ids) or, for roads without ids, when they lie
-//! within a small snapping tolerance of each other. Roads that cannot be used (no geometry, a
+//! they lie within a small snapping tolerance of each other, or when the source gives them the
+//! same `from_node`/`to_node` id and they are near enough for the id to be believed. Roads that cannot be used (no geometry, a
 //! point, a line of one position) are listed with the reason, never dropped silently.
 
 use std::collections::HashMap;
@@ -19,15 +19,19 @@ use crate::{positive, AnalysisError};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NetworkOptions {
-    /// Ends of roads without node ids closer than this (metres) are one junction.
+    /// Ends closer than this (metres) are one junction.
     pub snap_tolerance_m: f64,
-    /// Use the source's `from_node`/`to_node` where a road has both.
+    /// Also join ends that the source's `from_node`/`to_node` name alike, where a road has both.
     pub use_source_nodes: bool,
+    /// A source node id joins two ends only if they lie within this many metres; ends farther
+    /// from the node their id names are joined by geometry instead, and listed. (Cambridge's
+    /// centrelines reuse a few ids for ends kilometres apart: trusted, they would be shortcuts.)
+    pub source_node_tolerance_m: f64,
 }
 
 impl Default for NetworkOptions {
     fn default() -> Self {
-        NetworkOptions { snap_tolerance_m: 1.0, use_source_nodes: true }
+        NetworkOptions { snap_tolerance_m: 1.0, use_source_nodes: true, source_node_tolerance_m: 10.0 }
     }
 }
 
@@ -77,6 +81,15 @@ pub struct UnjoinedRoad {
     pub reason: String,
 }
 
+/// A road end whose source node id names a junction too far away to be the same place.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeMismatch {
+    pub road_id: String,
+    pub node_id: String,
+    /// Metres between this end and the first end that carried the id.
+    pub distance_m: f64,
+}
+
 /// Connected components of a network (directions ignored).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ComponentReport {
@@ -96,9 +109,9 @@ pub struct NetworkReport {
     pub edges: usize,
     pub components: ComponentReport,
     pub unjoined: Vec<UnjoinedRoad>,
-    /// Source node ids whose road ends lie more than the snapping tolerance apart (the id was
-    /// trusted): a hint that the source's topology and geometry disagree.
-    pub source_node_mismatches: usize,
+    /// Road ends farther than the source-node tolerance from the node their source id names:
+    /// joined by geometry instead.
+    pub source_node_mismatches: Vec<NodeMismatch>,
     /// Roads with a one-way value other than 0, 1 or -1, taken as two-way.
     pub unknown_oneway: usize,
 }
@@ -124,6 +137,7 @@ impl RoadNetwork {
     /// `oneway`, `from_node`, `to_node`, `restriction`). Fails only when no road is usable.
     pub fn from_roads(roads: &[Feature], options: &NetworkOptions) -> Result<RoadNetwork, AnalysisError> {
         positive("snapping tolerance (m)", options.snap_tolerance_m)?;
+        positive("source node tolerance (m)", options.source_node_tolerance_m)?;
         let mut unjoined = vec![];
         let mut unknown_oneway = 0;
         let mut parts = vec![];
@@ -190,50 +204,61 @@ impl RoadNetwork {
             });
         }
         let projection = LocalProjection::new(centre(&parts));
-        // Roads with node ids first, so that the others snap onto their junctions.
-        parts.sort_by_key(|p| p.source_nodes.is_none());
-        let mut nodes: Vec<Node> = vec![];
-        let mut by_source: HashMap<String, usize> = HashMap::new();
-        let mut index: RTree<GeomWithData<[f64; 2], usize>> = RTree::new();
+        // Every end of every line, and which ends are one junction: those within the snapping
+        // tolerance of each other, and those the source gives the same node id (if near enough).
         let tol = options.snap_tolerance_m;
-        let mut mismatches = 0;
-        let mut edges = vec![];
-        for p in parts {
-            let ends = [p.line.0[0], *p.line.0.last().expect("two positions at least")];
-            let mut ids = [0usize; 2];
-            for (k, end) in ends.into_iter().enumerate() {
-                let xy = projection.project(end);
-                ids[k] = match &p.source_nodes {
-                    Some(sn) => {
-                        let key = if k == 0 { &sn.0 } else { &sn.1 };
-                        match by_source.get(key) {
-                            Some(&n) => {
-                                let at = projection.project(nodes[n].position);
-                                if (at.x - xy.x).hypot(at.y - xy.y) > tol {
-                                    mismatches += 1;
-                                }
-                                n
-                            }
-                            None => {
-                                let n = nodes.len();
-                                nodes.push(Node { position: end, source_id: Some(key.clone()) });
-                                by_source.insert(key.clone(), n);
-                                index.insert(GeomWithData::new([xy.x, xy.y], n));
-                                n
-                            }
-                        }
-                    }
-                    None => match index.nearest_neighbor(&[xy.x, xy.y]) {
-                        Some(near) if (near.geom()[0] - xy.x).hypot(near.geom()[1] - xy.y) <= tol => near.data,
-                        _ => {
-                            let n = nodes.len();
-                            nodes.push(Node { position: end, source_id: None });
-                            index.insert(GeomWithData::new([xy.x, xy.y], n));
-                            n
-                        }
-                    },
-                };
+        let ends: Vec<Coord> =
+            parts.iter().flat_map(|p| [p.line.0[0], *p.line.0.last().expect("two positions")]).collect();
+        let xy: Vec<[f64; 2]> = ends
+            .iter()
+            .map(|&c| {
+                let p = projection.project(c);
+                [p.x, p.y]
+            })
+            .collect();
+        let mut junctions = UnionFind::<usize>::new(ends.len());
+        let index: RTree<GeomWithData<[f64; 2], usize>> =
+            RTree::bulk_load(xy.iter().enumerate().map(|(i, &p)| GeomWithData::new(p, i)).collect());
+        for (i, p) in xy.iter().enumerate() {
+            for near in index.locate_within_distance(*p, tol * tol) {
+                junctions.union(i, near.data);
             }
+        }
+        let mut mismatches = vec![];
+        let mut first_with_id: HashMap<&str, usize> = HashMap::new();
+        for (i, p) in parts.iter().enumerate() {
+            let Some((from, to)) = &p.source_nodes else { continue };
+            for (end, key) in [(2 * i, from.as_str()), (2 * i + 1, to.as_str())] {
+                let first = *first_with_id.entry(key).or_insert(end);
+                let apart = (xy[first][0] - xy[end][0]).hypot(xy[first][1] - xy[end][1]);
+                if apart <= options.source_node_tolerance_m {
+                    junctions.union(first, end);
+                } else {
+                    let road_id = p.feature.id.clone();
+                    mismatches.push(NodeMismatch { road_id, node_id: key.to_string(), distance_m: apart });
+                }
+            }
+        }
+        // One node per junction, at its first end, numbered in order of first appearance.
+        let mut nodes: Vec<Node> = vec![];
+        let mut node_of_set: HashMap<usize, usize> = HashMap::new();
+        let mut node_of_end = vec![0usize; ends.len()];
+        for (i, &c) in ends.iter().enumerate() {
+            let set = junctions.find(i);
+            node_of_end[i] = *node_of_set.entry(set).or_insert_with(|| {
+                nodes.push(Node { position: c, source_id: None });
+                nodes.len() - 1
+            });
+            let p = &parts[i / 2];
+            if let (Some((from, to)), n) = (&p.source_nodes, node_of_end[i]) {
+                if nodes[n].source_id.is_none() {
+                    nodes[n].source_id = Some(if i % 2 == 0 { from.clone() } else { to.clone() });
+                }
+            }
+        }
+        let mut edges = vec![];
+        for (pi, p) in parts.into_iter().enumerate() {
+            let ids = [node_of_end[2 * pi], node_of_end[2 * pi + 1]];
             let mut vertex_m = Vec::with_capacity(p.line.0.len());
             let mut total = 0.0;
             vertex_m.push(0.0);

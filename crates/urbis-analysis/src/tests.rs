@@ -250,20 +250,31 @@ fn parcel_weights_come_from_what_the_parcels_have() {
 }
 
 #[test]
-fn source_node_ids_join_ends_that_geometry_would_not() {
-    // Two streets whose ends are 0.2 cell (174 m) apart, but the source says they meet at "7".
+fn source_node_ids_join_ends_that_geometry_would_not_unless_they_are_far_apart() {
+    // Two streets whose ends are 0.005 cell (4.3 m) apart, but the source says they meet at "7".
     let roads = [
         road("w", &[(0., 0.), (1., 0.)]).with("from_node", "1").with("to_node", "7"),
-        road("e", &[(1.2, 0.), (2., 0.)]).with("from_node", "7").with("to_node", "9"),
+        road("e", &[(1.005, 0.), (2., 0.)]).with("from_node", "7").with("to_node", "9"),
     ];
     let joined = net(&roads);
     assert_eq!((joined.nodes.len(), joined.report().components.count), (3, 1));
-    assert_eq!(joined.report().source_node_mismatches, 1);
+    assert!(joined.report().source_node_mismatches.is_empty());
     let by_geometry =
         RoadNetwork::from_roads(&roads, &NetworkOptions { use_source_nodes: false, ..NetworkOptions::default() })
             .unwrap();
     assert_eq!((by_geometry.nodes.len(), by_geometry.report().components.count), (4, 2));
-    // Ends within the tolerance snap together without ids.
+    // 0.2 cell (174 m) apart: the id is not trusted, the end is joined by geometry, and listed.
+    let far = [
+        road("w", &[(0., 0.), (1., 0.)]).with("from_node", "1").with("to_node", "7"),
+        road("e", &[(1.2, 0.), (2., 0.)]).with("from_node", "7").with("to_node", "9"),
+        road("x", &[(1.2, 0.), (1.2, 1.)]),
+    ];
+    let n = net(&far);
+    assert_eq!((n.nodes.len(), n.report().components.count), (5, 2));
+    let m = &n.report().source_node_mismatches;
+    assert_eq!((m.len(), m[0].road_id.as_str(), m[0].node_id.as_str()), (1, "e", "7"));
+    assert!((m[0].distance_m - metres((1., 0.), (1.2, 0.))).abs() < 0.5, "{m:?}");
+    // Ends within the snapping tolerance join without ids.
     let near = [road("w", &[(0., 0.), (1., 0.)]), road("e", &[(1. + 0.5e-6 / D, 0.), (2., 0.)])];
     assert_eq!(net(&near).nodes.len(), 3);
 }
