@@ -27,11 +27,20 @@ pub struct NetworkOptions {
     /// from the node their id names are joined by geometry instead, and listed. (Cambridge's
     /// centrelines reuse a few ids for ends kilometres apart: trusted, they would be shortcuts.)
     pub source_node_tolerance_m: f64,
+    /// Cut lines at inner vertices that another line (or the line itself) also passes through,
+    /// at exactly the same coordinates: junctions in the middle of a way, as in OpenStreetMap.
+    /// Lines that cross without a shared vertex (bridges, tunnels) stay apart.
+    pub split_at_shared_vertices: bool,
 }
 
 impl Default for NetworkOptions {
     fn default() -> Self {
-        NetworkOptions { snap_tolerance_m: 1.0, use_source_nodes: true, source_node_tolerance_m: 10.0 }
+        NetworkOptions {
+            snap_tolerance_m: 1.0,
+            use_source_nodes: true,
+            source_node_tolerance_m: 10.0,
+            split_at_shared_vertices: true,
+        }
     }
 }
 
@@ -60,6 +69,8 @@ pub struct Edge {
     pub road_id: String,
     /// Which line of a multi-line road, from 0.
     pub part: usize,
+    /// Which piece of that line, from 0, when it was cut at junctions along it.
+    pub piece: usize,
     pub from: usize,
     pub to: usize,
     /// Geodesic length on the WGS 84 ellipsoid, metres.
@@ -129,7 +140,9 @@ struct Part<'a> {
     feature: &'a Feature,
     part: usize,
     line: LineString,
-    source_nodes: Option<(String, String)>,
+    piece: usize,
+    /// The source's node ids of the start and the end, where it gives them.
+    source_nodes: [Option<String>; 2],
 }
 
 impl RoadNetwork {
@@ -193,8 +206,12 @@ impl RoadNetwork {
                 _ => None,
             };
             for (i, line) in usable {
-                parts.push(Part { feature: road, part: i, line, source_nodes: source_nodes.clone() });
+                let source_nodes = source_nodes.clone().map(|(a, b)| [Some(a), Some(b)]).unwrap_or_default();
+                parts.push(Part { feature: road, part: i, piece: 0, line, source_nodes });
             }
+        }
+        if options.split_at_shared_vertices {
+            parts = split_at_shared_vertices(parts);
         }
         if parts.is_empty() {
             return Err(AnalysisError::NoNetwork {
@@ -227,8 +244,9 @@ impl RoadNetwork {
         let mut mismatches = vec![];
         let mut first_with_id: HashMap<&str, usize> = HashMap::new();
         for (i, p) in parts.iter().enumerate() {
-            let Some((from, to)) = &p.source_nodes else { continue };
-            for (end, key) in [(2 * i, from.as_str()), (2 * i + 1, to.as_str())] {
+            for (k, key) in p.source_nodes.iter().enumerate() {
+                let Some(key) = key.as_deref() else { continue };
+                let end = 2 * i + k;
                 let first = *first_with_id.entry(key).or_insert(end);
                 let apart = (xy[first][0] - xy[end][0]).hypot(xy[first][1] - xy[end][1]);
                 if apart <= options.source_node_tolerance_m {
@@ -250,10 +268,9 @@ impl RoadNetwork {
                 nodes.len() - 1
             });
             let p = &parts[i / 2];
-            if let (Some((from, to)), n) = (&p.source_nodes, node_of_end[i]) {
-                if nodes[n].source_id.is_none() {
-                    nodes[n].source_id = Some(if i % 2 == 0 { from.clone() } else { to.clone() });
-                }
+            let n = node_of_end[i];
+            if nodes[n].source_id.is_none() {
+                nodes[n].source_id.clone_from(&p.source_nodes[i % 2]);
             }
         }
         let mut edges = vec![];
@@ -286,6 +303,7 @@ impl RoadNetwork {
             edges.push(Edge {
                 road_id: id.clone(),
                 part: p.part,
+                piece: p.piece,
                 from: ids[0],
                 to: ids[1],
                 length_m: total,
@@ -305,7 +323,7 @@ impl RoadNetwork {
             });
         }
         // Same order whatever order the store returned the roads in.
-        edges.sort_by(|a, b| (&a.road_id, a.part).cmp(&(&b.road_id, b.part)));
+        edges.sort_by(|a, b| (&a.road_id, a.part, a.piece).cmp(&(&b.road_id, b.part, b.piece)));
         let all: Vec<usize> = (0..edges.len()).collect();
         let (_, components) = components(nodes.len(), &edges, &all);
         let report = NetworkReport {
@@ -334,6 +352,40 @@ impl RoadNetwork {
     pub fn graph(&self, mode: TravelMode, speeds: &Speeds) -> Result<ModeGraph<'_>, AnalysisError> {
         ModeGraph::new(self, mode, speeds)
     }
+}
+
+/// Lines cut at their inner vertices that occur more than once in all the lines.
+fn split_at_shared_vertices(parts: Vec<Part<'_>>) -> Vec<Part<'_>> {
+    let key = |c: &Coord| (c.x.to_bits(), c.y.to_bits());
+    let mut seen: HashMap<(u64, u64), u32> = HashMap::new();
+    for c in parts.iter().flat_map(|p| p.line.0.iter()) {
+        *seen.entry(key(c)).or_default() += 1;
+    }
+    let mut out = Vec::with_capacity(parts.len());
+    for p in parts {
+        let n = p.line.0.len();
+        let mut bounds: Vec<usize> = vec![0];
+        bounds.extend((1..n - 1).filter(|&i| seen[&key(&p.line.0[i])] >= 2));
+        bounds.push(n - 1);
+        if bounds.len() == 2 {
+            out.push(p);
+            continue;
+        }
+        let last = bounds.len() - 2;
+        for (k, w) in bounds.windows(2).enumerate() {
+            out.push(Part {
+                feature: p.feature,
+                part: p.part,
+                piece: k,
+                line: LineString(p.line.0[w[0]..=w[1]].to_vec()),
+                source_nodes: [
+                    if k == 0 { p.source_nodes[0].clone() } else { None },
+                    if k == last { p.source_nodes[1].clone() } else { None },
+                ],
+            });
+        }
+    }
+    out
 }
 
 fn kind(g: &Geometry) -> &'static str {

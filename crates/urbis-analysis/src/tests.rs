@@ -335,3 +335,36 @@ fn multi_source_search_agrees_with_petgraph_from_each_centre() {
         }
     }
 }
+
+#[test]
+fn ways_are_cut_where_they_share_a_vertex_but_not_where_they_only_cross() {
+    // A way west-east through (1,0), and a way south-north through the same vertex: a junction
+    // in the middle of both, as OpenStreetMap draws them. A third way crosses the first at
+    // (2.5,0) without a vertex there: a bridge.
+    let roads = [
+        road("main", &[(0., 0.), (1., 0.), (2., 0.), (3., 0.)]),
+        road("cross", &[(1., -1.), (1., 0.), (1., 1.)]),
+        road("bridge", &[(2.5, -1.), (2.5, 1.)]),
+    ];
+    let n = net(&roads);
+    // main in two pieces, cross in two, the bridge whole; junctions: 4 ends of main and cross,
+    // the shared vertex, the bridge's 2 ends.
+    assert_eq!((n.edges.len(), n.nodes.len()), (5, 7));
+    assert_eq!(n.report().components.count, 2);
+    let pieces: Vec<(&str, usize)> = n.edges.iter().map(|e| (e.road_id.as_str(), e.piece)).collect();
+    assert_eq!(pieces, [("bridge", 0), ("cross", 0), ("cross", 1), ("main", 0), ("main", 1)]);
+    // From the south end of the cross street to the east end of main: through the junction.
+    let g = n.graph(TravelMode::Walk, &Speeds::default()).unwrap();
+    let homes = Origins::from_points(&[point("south", 1., -1.)], None);
+    let centres = Origins::from_points(&[point("east", 3., 0.)], None);
+    let r = coverage(&g, &homes, &centres, &CoverageOptions::default()).unwrap();
+    let m = metres((1., -1.), (1., 0.)) + metres((1., 0.), (3., 0.));
+    assert!((r.origins[0].network_m.unwrap() - m).abs() < 1e-6, "{:?} vs {m}", r.origins[0]);
+    // Without cutting, the two ways do not meet.
+    let whole = RoadNetwork::from_roads(
+        &roads,
+        &NetworkOptions { split_at_shared_vertices: false, ..NetworkOptions::default() },
+    )
+    .unwrap();
+    assert_eq!((whole.edges.len(), whole.report().components.count), (3, 3));
+}
