@@ -9,7 +9,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use urbis_analysis::coverage::{coverage, Coverage, CoverageOptions};
-use urbis_analysis::source::read_layer;
+use urbis_analysis::source::{city_coverage, read_layer, CityCoverageRequest};
 use urbis_analysis::{NetworkOptions, Origins, ParcelWeight, RoadNetwork, Speeds, TravelMode};
 use urbis_core::LayerId;
 use urbis_import::{import_file, ImportOptions, Mapping, Silent};
@@ -133,7 +133,19 @@ async fn cambridge_network_and_coverage(store: &dyn Store) {
             c.catchments.iter().map(|k| k.origins).collect::<Vec<_>>()
         );
         check_by_brute_force(&c, &parcels, &centres, &options);
+        // The same run in one call, straight from the store.
+        let request = CityCoverageRequest { mode, coverage: options.clone(), ..CityCoverageRequest::default() };
+        let city = city_coverage(store, &request).await.unwrap();
+        assert_eq!(city.coverage, c);
+        assert_eq!(&city.network, net.report());
     }
+    // Only the libraries.
+    let request = CityCoverageRequest { centre_kinds: vec!["library".into()], ..CityCoverageRequest::default() };
+    let libraries = city_coverage(store, &request).await.unwrap();
+    assert_eq!((libraries.centres.origins.len(), libraries.coverage.catchments.len()), (7, 7));
+    let request = CityCoverageRequest { centre_kinds: vec!["hospital".into()], ..CityCoverageRequest::default() };
+    let err = city_coverage(store, &request).await.unwrap_err();
+    assert_eq!(err.to_string(), "there is no service centre of kind hospital to measure access to");
 }
 
 /// The summary recomputed from the per-origin figures, and the straight-line nearest centre by

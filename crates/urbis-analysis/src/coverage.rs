@@ -27,6 +27,7 @@ pub enum AccessLeg {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CoverageOptions {
     /// Covered within this many minutes of travel.
     pub minutes: f64,
@@ -141,6 +142,9 @@ pub fn coverage(
     positive("time limit (minutes)", options.minutes)?;
     positive("distance limit (km)", options.km)?;
     positive("largest snapping distance (m)", options.max_snap_m)?;
+    if centres.origins.is_empty() {
+        return Err(AnalysisError::NoCentres { kinds: vec![] });
+    }
     let index = EdgeIndex::new(graph);
     let walk_mps = graph.speeds.walk_kmh / 3.6;
     let leg = |snap: &Snap| match options.access_leg {

@@ -54,6 +54,8 @@ pub enum AnalysisError {
     NoRoadsForMode { mode: TravelMode },
     #[error("none of the {centres} service centre(s) is within {max_snap_m} m of the {mode} network{}", first.as_ref().map(|f| format!(" (first: {f})")).unwrap_or_default())]
     NoUsableCentre { centres: usize, mode: TravelMode, max_snap_m: f64, first: Option<String> },
+    #[error("there is no service centre{} to measure access to", if kinds.is_empty() { String::new() } else { format!(" of kind {}", kinds.join(" or ")) })]
+    NoCentres { kinds: Vec<String> },
     #[error("reading layer {layer}: {reason}")]
     Store { layer: String, reason: String },
 }

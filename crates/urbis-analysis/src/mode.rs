@@ -54,6 +54,7 @@ impl FromStr for TravelMode {
 /// `speed_kmh`, or the default of its class, times `urban_factor` (below 1 for the delays of
 /// junctions and traffic that a posted speed does not show).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Speeds {
     pub walk_kmh: f64,
     pub cycle_kmh: f64,

@@ -9,7 +9,7 @@ use geo::{Coord, Distance, Geodesic, Geometry, LineString, Point};
 use petgraph::unionfind::UnionFind;
 use rstar::primitives::GeomWithData;
 use rstar::RTree;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use urbis_core::geodesy::LocalProjection;
 use urbis_core::Feature;
 
@@ -17,7 +17,8 @@ use crate::graph::ModeGraph;
 use crate::mode::{Speeds, TravelMode};
 use crate::{positive, AnalysisError};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct NetworkOptions {
     /// Ends closer than this (metres) are one junction.
     pub snap_tolerance_m: f64,
@@ -210,6 +211,9 @@ impl RoadNetwork {
                 parts.push(Part { feature: road, part: i, piece: 0, line, source_nodes });
             }
         }
+        // The same network whatever order the roads come in: which end first carries a node id
+        // decides which ends that id may join.
+        parts.sort_by(|a, b| (&a.feature.id, a.part).cmp(&(&b.feature.id, b.part)));
         if options.split_at_shared_vertices {
             parts = split_at_shared_vertices(parts);
         }

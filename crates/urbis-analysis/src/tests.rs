@@ -272,7 +272,8 @@ fn source_node_ids_join_ends_that_geometry_would_not_unless_they_are_far_apart()
     let n = net(&far);
     assert_eq!((n.nodes.len(), n.report().components.count), (5, 2));
     let m = &n.report().source_node_mismatches;
-    assert_eq!((m.len(), m[0].road_id.as_str(), m[0].node_id.as_str()), (1, "e", "7"));
+    // Roads are taken in id order: "e" carries node 7 first, so "w"'s end is the one refused.
+    assert_eq!((m.len(), m[0].road_id.as_str(), m[0].node_id.as_str()), (1, "w", "7"));
     assert!((m[0].distance_m - metres((1., 0.), (1.2, 0.))).abs() < 0.5, "{m:?}");
     // Ends within the snapping tolerance join without ids.
     let near = [road("w", &[(0., 0.), (1., 0.)]), road("e", &[(1. + 0.5e-6 / D, 0.), (2., 0.)])];
@@ -367,4 +368,67 @@ fn ways_are_cut_where_they_share_a_vertex_but_not_where_they_only_cross() {
     )
     .unwrap();
     assert_eq!((whole.edges.len(), whole.report().components.count), (3, 3));
+}
+
+#[test]
+fn on_one_one_way_edge_a_centre_behind_you_is_reached_the_long_way_round() {
+    // A one-way ring; the home and the centre on the bottom street, the centre upstream of it.
+    let ring = [
+        road("bottom", &[(0., 0.), (4., 0.)]),
+        road("east", &[(4., 0.), (4., 1.)]),
+        road("top", &[(4., 1.), (0., 1.)]),
+        road("west", &[(0., 1.), (0., 0.)]),
+    ]
+    .map(|r| r.with("oneway", 1).with("speed_kmh", 36.0));
+    let n = net(&ring);
+    let drive = n.graph(TravelMode::Drive, &Speeds::default()).unwrap();
+    let homes = Origins::from_points(&[point("home", 3., 0.)], None);
+    let centres = Origins::from_points(&[point("hall", 1., 0.)], None);
+    let r = coverage(&drive, &homes, &centres, &CoverageOptions::default()).unwrap();
+    let round = metres((3., 0.), (4., 0.))
+        + metres((4., 0.), (4., 1.))
+        + metres((4., 1.), (0., 1.))
+        + metres((0., 1.), (0., 0.))
+        + metres((0., 0.), (1., 0.));
+    assert!((r.origins[0].path_m.unwrap() - round).abs() < 1.0, "{:?} vs {round}", r.origins[0]);
+    assert!((r.origins[0].time_s.unwrap() - round / 10.0).abs() < 0.1);
+    // Downstream, straight along the edge without passing a junction.
+    let r = coverage(&drive, &centres, &homes, &CoverageOptions::default()).unwrap();
+    let straight = metres((1., 0.), (3., 0.));
+    assert!((r.origins[0].path_m.unwrap() - straight).abs() < 1.0, "{:?} vs {straight}", r.origins[0]);
+}
+
+#[test]
+fn a_road_with_zero_speed_drives_at_its_class_default_and_is_counted() {
+    let roads = [
+        road("a", &[(0., 0.), (1., 0.)]).with("class", "residential").with("speed_kmh", 0.0),
+        road("b", &[(1., 0.), (2., 0.)]).with("class", "primary"),
+    ];
+    let n = net(&roads);
+    let g = n.graph(TravelMode::Drive, &Speeds { urban_factor: 0.5, ..Speeds::default() }).unwrap();
+    assert_eq!(g.report().speed_defaulted, 1);
+    // residential 30 km/h and primary 50 km/h, both halved.
+    let (a, b) = (metres((0., 0.), (1., 0.)), metres((1., 0.), (2., 0.)));
+    assert!(close(g.forward_s[0], a / (15.0 / 3.6)), "{}", g.forward_s[0]);
+    assert!(close(g.forward_s[1], b / (25.0 / 3.6)), "{}", g.forward_s[1]);
+}
+
+#[test]
+fn the_network_does_not_depend_on_the_order_of_the_roads() {
+    let roads = vec![
+        road("a", &[(0., 0.), (1., 0.)]).with("from_node", "1").with("to_node", "2"),
+        road("b", &[(1., 0.), (2., 0.)]).with("from_node", "2").with("to_node", "3"),
+        road("c", &[(5., 5.), (6., 5.)]).with("from_node", "3").with("to_node", "4"),
+        road("d", &[(2., 0.), (2., 1.)]),
+    ];
+    let forward = net(&roads);
+    let mut reversed = roads.clone();
+    reversed.reverse();
+    let backward = net(&reversed);
+    assert_eq!(forward.report(), backward.report());
+    let ends = |n: &RoadNetwork| -> Vec<(Coord, Coord)> {
+        n.edges.iter().map(|e| (n.nodes[e.from].position, n.nodes[e.to].position)).collect()
+    };
+    assert_eq!(ends(&forward), ends(&backward));
+    assert_eq!(forward.report().source_node_mismatches.len(), 1);
 }
