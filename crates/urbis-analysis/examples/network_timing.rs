@@ -46,6 +46,17 @@ async fn main() {
         r.unjoined.len(),
         t.elapsed().as_secs_f64()
     );
+    let mut reasons = std::collections::BTreeMap::<String, usize>::new();
+    for u in &r.unjoined {
+        let kind: String =
+            u.reason.split([':', ',']).next().unwrap_or("").chars().filter(|c| !c.is_ascii_digit()).collect();
+        *reasons.entry(kind).or_default() += 1;
+    }
+    println!(
+        "unjoined by reason: {reasons:?}; pieces collapsed into a junction: {}; source node ids refused: {}",
+        r.collapsed.len(),
+        r.source_node_mismatches.len()
+    );
     for mode in [TravelMode::Walk, TravelMode::Drive] {
         let t = Instant::now();
         let graph = net.graph(mode, &Speeds::default()).unwrap();

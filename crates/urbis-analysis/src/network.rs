@@ -121,6 +121,9 @@ pub struct NetworkReport {
     pub edges: usize,
     pub components: ComponentReport,
     pub unjoined: Vec<UnjoinedRoad>,
+    /// Pieces of roads, between junctions closer than the snapping tolerance, that became part of
+    /// one junction (the rest of the road is in the network).
+    pub collapsed: Vec<UnjoinedRoad>,
     /// Road ends farther than the source-node tolerance from the node their source id names:
     /// joined by geometry instead.
     pub source_node_mismatches: Vec<NodeMismatch>,
@@ -277,6 +280,11 @@ impl RoadNetwork {
                 nodes[n].source_id.clone_from(&p.source_nodes[i % 2]);
             }
         }
+        let mut parts_of_road: HashMap<String, usize> = HashMap::new();
+        for p in &parts {
+            *parts_of_road.entry(p.feature.id.clone()).or_default() += 1;
+        }
+        let mut collapsed = vec![];
         let mut edges = vec![];
         for (pi, p) in parts.into_iter().enumerate() {
             let ids = [node_of_end[2 * pi], node_of_end[2 * pi + 1]];
@@ -289,9 +297,14 @@ impl RoadNetwork {
             }
             let id = &p.feature.id;
             if ids[0] == ids[1] && total <= tol {
-                unjoined.push(UnjoinedRoad {
+                // Shorter than the tolerance between two junctions that snapping made one: the
+                // junction stands for it. A road that is nothing else is unjoined.
+                let only = parts_of_road.get(id.as_str()).is_none_or(|&n| n <= 1);
+                let list = if only { &mut unjoined } else { &mut collapsed };
+                let piece = if only { String::new() } else { format!("line {} piece {}: ", p.part, p.piece) };
+                list.push(UnjoinedRoad {
                     id: id.clone(),
-                    reason: format!("degenerate: {total:.2} m long, both ends at one junction"),
+                    reason: format!("{piece}degenerate: {total:.2} m long, both ends at one junction"),
                 });
                 continue;
             }
@@ -336,6 +349,7 @@ impl RoadNetwork {
             edges: edges.len(),
             components,
             unjoined,
+            collapsed,
             source_node_mismatches: mismatches,
             unknown_oneway,
         };

@@ -432,3 +432,25 @@ fn the_network_does_not_depend_on_the_order_of_the_roads() {
     assert_eq!(ends(&forward), ends(&backward));
     assert_eq!(forward.report().source_node_mismatches.len(), 1);
 }
+
+#[test]
+fn a_piece_shorter_than_the_tolerance_between_two_junctions_collapses_into_one() {
+    // Two side streets meet the main street 0.5 m apart: the 0.5 m piece between them becomes
+    // part of one junction; the main street itself is in the network.
+    let x = 1.0 + 0.5 / (D * 111_320.0);
+    let roads = [
+        road("main", &[(0., 0.), (1., 0.), (x, 0.), (2., 0.)]),
+        road("north", &[(1., 0.), (1., 1.)]),
+        road("south", &[(x, 0.), (x, -1.)]),
+    ];
+    let n = net(&roads);
+    let r = n.report();
+    assert!(r.unjoined.is_empty(), "{:?}", r.unjoined);
+    assert_eq!(r.collapsed.len(), 1);
+    assert!(
+        r.collapsed[0].id == "main" && r.collapsed[0].reason.starts_with("line 0 piece 1: degenerate"),
+        "{:?}",
+        r.collapsed
+    );
+    assert_eq!((n.edges.len(), n.nodes.len(), r.components.count), (4, 5, 1));
+}
