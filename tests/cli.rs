@@ -5,24 +5,17 @@
 #[macro_use]
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+mod binary;
 
-fn urbis() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_urbis"));
-    c.env("URBIS_LOG", "warn").env_remove("URBIS_STORE").env_remove("URBIS_CONFIG");
-    c
-}
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use binary::{import_zoning, run, start_server, urbis};
+use std::time::Duration;
 
 fn shared(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(rel)
-}
-
-fn run(cmd: &mut Command) -> (bool, String, String) {
-    let out = cmd.output().expect("urbis runs");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
 /// Imports the Cambridge parcels (code = ML) into `store` with the extra flags given; returns
@@ -42,22 +35,6 @@ fn import_cambridge_parcels(dir: &Path, store: &Path, flags: &[&str]) -> String 
         .arg(&input));
     assert!(ok, "{out}{err}");
     out
-}
-
-/// Starts `urbis serve` on a free loopback port; returns the process and the URL it printed.
-fn start_server(store: &Path) -> (std::process::Child, String) {
-    let mut child = urbis()
-        .args(["serve", "--bind", "127.0.0.1:0", "--store"])
-        .arg(store)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
-    (child, url)
 }
 
 /// The number after `Feature Count: ` in ogrinfo's summary of one layer.
@@ -119,9 +96,9 @@ fn a_refused_import_names_the_feature_and_leaves_the_file_as_it_was() {
 fn serve_answers_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("city.gpkg");
-    let (mut child, url) = start_server(&store);
-    let addr = url.trim_start_matches("http://").trim_end_matches('/');
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let mut server = start_server(&store, &[]);
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(s, "GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
     let mut response = String::new();
@@ -129,11 +106,11 @@ fn serve_answers_and_stops_cleanly_on_sigterm() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\"status\":\"ok\""), "{response}");
 
-    let pid = child.id().to_string();
+    let pid = server.child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
+        if let Some(st) = server.child.try_wait().unwrap() {
             break st;
         }
         assert!(std::time::Instant::now() < deadline, "urbis did not stop on SIGTERM");
@@ -232,22 +209,6 @@ fn new_store(dir: &Path, postgis: bool) -> String {
     url
 }
 
-/// Imports the Cambridge zoning districts (the demo's mapping) into `store`.
-fn import_zoning(store: &str) {
-    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-samples");
-    let (ok, out, err) = run(urbis()
-        .args(["import", "--layer", "zoning_districts", "--store", store, "--map"])
-        .arg(samples.join("mappings/zoning_districts.toml"))
-        .arg(samples.join("cambridge/CDD_ZoningDistricts.geojson")));
-    assert!(ok, "{out}{err}");
-}
-
-/// Stops a server started by [`start_server`].
-fn stop(mut child: std::process::Child) {
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
 /// The store's count of a layer, from `urbis layers`.
 fn stored(store: &str, layer: &str) -> u64 {
     let (ok, layers, err) = run(urbis().args(["layers", "--store", store]));
@@ -292,7 +253,8 @@ fn gdal_reads_every_parcel_through_ogc_api_features(postgis: bool) {
     let dir = tempfile::tempdir().unwrap();
     let store = new_store(dir.path(), postgis);
     import_cambridge_parcels(dir.path(), Path::new(&store), &["--skip-invalid", "--make-valid"]);
-    let (child, url) = start_server(Path::new(&store));
+    let server = start_server(Path::new(&store), &[]);
+    let url = &server.url;
     let oapif = format!("OAPIF:{url}");
 
     let listing = Command::new("ogrinfo").args(["-ro", "-q"]).arg(&oapif).output().unwrap();
@@ -303,7 +265,7 @@ fn gdal_reads_every_parcel_through_ogc_api_features(postgis: bool) {
     let read = Command::new("ogrinfo").args(["-ro", "-al", "-q"]).arg(&oapif).arg("parcels").output().unwrap();
     let text = String::from_utf8_lossy(&read.stdout);
     let features = text.lines().filter(|l| l.starts_with("OGRFeature(parcels)")).count();
-    stop(child);
+    drop(server);
     assert!(!String::from_utf8_lossy(&read.stderr).contains("ERROR"), "{}", String::from_utf8_lossy(&read.stderr));
     assert_eq!(features as u64, stored(&store, "parcels"));
     assert_eq!(features, 13_114);
@@ -316,7 +278,8 @@ fn owslib_reads_what_the_source_file_holds(postgis: bool) {
     let dir = tempfile::tempdir().unwrap();
     let store = new_store(dir.path(), postgis);
     import_zoning(&store);
-    let (child, url) = start_server(Path::new(&store));
+    let server = start_server(Path::new(&store), &[]);
+    let url = &server.url;
     let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests");
     let out = Command::new("python3")
         .arg(tests.join("owslib_client.py"))
@@ -325,7 +288,7 @@ fn owslib_reads_what_the_source_file_holds(postgis: bool) {
         .args(urbis_core::LayerId::ALL.map(|l| l.name()))
         .output()
         .expect("python3 with OWSLib (tests/install-deps.sh installs it) runs");
-    stop(child);
+    drop(server);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "OWSLib check failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
     let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
@@ -339,11 +302,12 @@ fn schemathesis_finds_no_5xx_and_no_answer_the_api_document_does_not_allow(postg
     let dir = tempfile::tempdir().unwrap();
     let store = new_store(dir.path(), postgis);
     import_zoning(&store);
-    let (child, url) = start_server(Path::new(&store));
+    let server = start_server(Path::new(&store), &[]);
+    let url = &server.url;
     let out = Command::new("python3")
         .args(["-m", "schemathesis.cli", "run"])
-        .arg(format!("{}/api", url.trim_end_matches('/')))
-        .arg(format!("--url={}", url.trim_end_matches('/')))
+        .arg(format!("{url}/api"))
+        .arg(format!("--url={url}"))
         .args([
             "--checks=not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance",
             "--phases=examples,coverage,fuzzing",
@@ -359,7 +323,7 @@ fn schemathesis_finds_no_5xx_and_no_answer_the_api_document_does_not_allow(postg
         .current_dir(dir.path())
         .output()
         .expect("python3 with schemathesis (tests/install-deps.sh installs it) runs");
-    stop(child);
+    drop(server);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "schemathesis found problems:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("passed"), "{stdout}");

@@ -5,60 +5,29 @@
 #[allow(unused_macros)]
 mod support;
 
-use std::io::{BufRead, BufReader};
+mod binary;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
+
+use binary::{import_zoning, start_server, urbis};
 
 use serde_json::{json, Value};
 
 const TOKEN: &str = "qgis-edit-test-token-0123456789";
 
-fn urbis() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_urbis"));
-    c.env("URBIS_LOG", "warn").env_remove("URBIS_STORE").env_remove("URBIS_CONFIG").env_remove("URBIS_TOKENS");
-    c
+/// Runs `cmd`, which must succeed; what it printed.
+fn run_ok(cmd: &mut Command) -> String {
+    let (ok, out, err) = binary::run(cmd);
+    assert!(ok, "{out}{err}");
+    format!("{out}{err}")
 }
 
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("urbis runs");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{text}");
-    text
-}
-
-/// The Cambridge zoning districts of the demo city (261), imported as `urbis import` does.
-fn import_zoning(store: &str) {
-    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-samples");
-    let out = run(urbis()
-        .args(["import", "--layer", "zoning_districts", "--store", store, "--map"])
-        .arg(samples.join("mappings/zoning_districts.toml"))
-        .arg(samples.join("cambridge/CDD_ZoningDistricts.geojson")));
-    assert!(out.contains("261 written"), "{out}");
-}
-
-/// Kills the server when the test ends, passed or not.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_server(store: &str) -> (Server, String) {
-    let mut child = urbis()
-        .args(["serve", "--bind", "127.0.0.1:0", "--store", store, "--token"])
-        .arg(format!("editor:{TOKEN}"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().trim_end_matches('/').to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
-    (Server(child), url)
+/// `urbis serve` on `store` with the editor token.
+fn start_editable(store: &str) -> (binary::Server, String) {
+    let server = start_server(Path::new(store), &["--token", &format!("editor:{TOKEN}")]);
+    let url = server.url.clone();
+    (server, url)
 }
 
 /// What a fresh QGIS sees of the collection, and of feature `id` if given.
@@ -114,7 +83,7 @@ async fn send(method: reqwest::Method, url: &str, if_match: Option<&str>, media:
 
 fn edit_and_read_back_in_qgis(store: &str, dir: &Path) {
     import_zoning(store);
-    let (_server, url) = start_server(store);
+    let (_server, url) = start_editable(store);
     let items = format!("{url}/collections/zoning_districts/items");
     let rt = tokio::runtime::Runtime::new().unwrap();
 
@@ -194,6 +163,6 @@ fn qgis_sees_part4_edits_on_a_geopackage() {
 fn qgis_sees_part4_edits_on_postgis() {
     let dir = tempfile::tempdir().unwrap();
     let url = tokio::runtime::Runtime::new().unwrap().block_on(support::fresh_database());
-    run(urbis().args(["migrate", "--store", &url]));
+    run_ok(urbis().args(["migrate", "--store", &url]));
     edit_and_read_back_in_qgis(&url, dir.path());
 }
