@@ -283,7 +283,7 @@ fn owslib_reads_what_the_source_file_holds(postgis: bool) {
     let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests");
     let out = Command::new("python3")
         .arg(tests.join("owslib_client.py"))
-        .arg(&url)
+        .arg(url)
         .arg(tests.join("../data-samples/cambridge/CDD_ZoningDistricts.geojson"))
         .args(urbis_core::LayerId::ALL.map(|l| l.name()))
         .output()
