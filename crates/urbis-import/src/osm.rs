@@ -134,28 +134,20 @@ struct Block {
 
 fn read_block(block: &PrimitiveBlock, wanted: Wanted) -> Block {
     let mut out = Block::default();
-    let is_amenity_point = |tags: &Map<String, Value>| wanted == Wanted::ServiceCentres && public_service(tags);
+    // Every node places the ways; a public-service amenity node is a candidate centre too. The
+    // tags are read only when centres are wanted.
+    let node = |out: &mut Block, id: i64, c: Coord, tags: &dyn Fn() -> Map<String, Value>| {
+        out.nodes.push((id, c));
+        if wanted == Wanted::ServiceCentres {
+            let tags = tags();
+            if public_service(&tags) {
+                out.points.push((id, c, tags));
+            }
+        }
+    };
     block.for_each_element(|element| match element {
-        Element::Node(n) => {
-            let c = Coord { x: n.lon(), y: n.lat() };
-            out.nodes.push((n.id(), c));
-            if wanted == Wanted::ServiceCentres {
-                let tags = tag_map(n.tags());
-                if is_amenity_point(&tags) {
-                    out.points.push((n.id(), c, tags));
-                }
-            }
-        }
-        Element::DenseNode(n) => {
-            let c = Coord { x: n.lon(), y: n.lat() };
-            out.nodes.push((n.id(), c));
-            if wanted == Wanted::ServiceCentres {
-                let tags = tag_map(n.tags());
-                if is_amenity_point(&tags) {
-                    out.points.push((n.id(), c, tags));
-                }
-            }
-        }
+        Element::Node(n) => node(&mut out, n.id(), Coord { x: n.lon(), y: n.lat() }, &|| tag_map(n.tags())),
+        Element::DenseNode(n) => node(&mut out, n.id(), Coord { x: n.lon(), y: n.lat() }, &|| tag_map(n.tags())),
         Element::Way(w) => {
             // Decide on the raw tags; copy them only for the ways kept.
             let keep = match wanted {

@@ -443,22 +443,7 @@ pub fn feature_json(layer: LayerId, f: &Feature) -> Value {
 
 /// [`feature_json`] with the geometry in `crs`.
 pub fn feature_json_in(layer: LayerId, f: &Feature, crs: Crs) -> Value {
-    let schema = layer.schema();
-    let mut properties = Map::new();
-    for field in schema.fields.iter().filter(|field| !field.private) {
-        if let Some(v) = f.attributes.get(field.name) {
-            properties.insert(field.name.to_string(), v.clone());
-        }
-    }
-    if !f.extra.is_empty() {
-        properties.insert("extra".into(), Value::Object(f.extra.clone()));
-    }
-    let geometry = f
-        .geometry
-        .as_ref()
-        .map(|g| json!(geojson::Geometry::from(&crs.geometry_from_lonlat(g))))
-        .unwrap_or(Value::Null);
-    json!({ "type": "Feature", "id": f.id, "geometry": geometry, "properties": properties })
+    serde_json::to_value(GeoJsonFeature { layer, feature: f, crs, only: None }).unwrap_or(Value::Null)
 }
 
 /// The query parameters of `/items`, each at most once. Besides these, a layer field's name
@@ -576,25 +561,38 @@ fn datetime_filters(layer: LayerId, text: &str) -> Result<Vec<AttributeFilter>, 
 
 /// `numberMatched=exact|estimate`: how to count; by default exact unless the store estimates more
 /// than [`ESTIMATE_ABOVE`].
+/// `numberMatched`: how the client wants the matches counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CountMode {
+    /// Exact, unless the store estimates more than [`ESTIMATE_ABOVE`].
+    Auto,
+    Exact,
+    Estimate,
+}
+
+fn parse_count_mode(text: Option<&str>) -> Result<CountMode, ApiError> {
+    match text {
+        None => Ok(CountMode::Auto),
+        Some("exact") => Ok(CountMode::Exact),
+        Some("estimate") => Ok(CountMode::Estimate),
+        Some(other) => Err(ApiError::BadParameter {
+            parameter: "numberMatched",
+            message: format!("`{other}`: use `exact` or `estimate`"),
+        }),
+    }
+}
+
+/// The number of matches, and whether it is an estimate.
 async fn number_matched(
     state: &AppState,
     layer: LayerId,
     query: &Query,
-    mode: Option<&str>,
+    mode: CountMode,
 ) -> Result<(u64, bool), ApiError> {
     let estimate = match mode {
-        None => match state.store.count_estimate(layer, query).await? {
-            Some(e) if e > ESTIMATE_ABOVE => Some(e),
-            _ => None,
-        },
-        Some("exact") => None,
-        Some("estimate") => state.store.count_estimate(layer, query).await?,
-        Some(other) => {
-            return Err(ApiError::BadParameter {
-                parameter: "numberMatched",
-                message: format!("`{other}`: use `exact` or `estimate`"),
-            })
-        }
+        CountMode::Auto => state.store.count_estimate(layer, query).await?.filter(|e| *e > ESTIMATE_ABOVE),
+        CountMode::Exact => None,
+        CountMode::Estimate => state.store.count_estimate(layer, query).await?,
     };
     Ok(match estimate {
         Some(e) => (e, true),
@@ -670,17 +668,12 @@ async fn items(
     let more = features.len() as u64 > limit;
     features.truncate(limit as usize);
     query.limit = Some(limit);
-    if let Some(mode) = param("numberMatched").filter(|m| !matches!(*m, "exact" | "estimate")) {
-        return Err(ApiError::BadParameter {
-            parameter: "numberMatched",
-            message: format!("`{mode}`: use `exact` or `estimate`"),
-        });
-    }
+    let count_mode = parse_count_mode(param("numberMatched"))?;
     // The last page knows the count already: what came before it and what it holds.
     let (matched, estimated) = if !more && (offset == 0 || !features.is_empty()) {
         (offset + features.len() as u64, false)
     } else {
-        number_matched(&state, layer, &query, param("numberMatched")).await?
+        number_matched(&state, layer, &query, count_mode).await?
     };
     let base = format!("{root}/collections/{}/items", layer.name());
     let page = |offset: u64| {

@@ -38,14 +38,7 @@ impl PostgisStore {
     /// Connects to a migrated urbis database. A database without PostGIS or without the urbis
     /// tables is refused with [`StoreError::NotUrbis`], never altered: `urbis migrate` does that.
     pub async fn connect(url: &str) -> Result<Self> {
-        let location = location_of(url);
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Open { location: location.clone(), reason: e.to_string() })?;
-        let pool = PgPoolOptions::new()
-            .max_connections(10)
-            .connect_with(options)
-            .await
-            .map_err(|e| StoreError::Open { location: location.clone(), reason: e.to_string() })?;
+        let (pool, location) = pool(url, 10).await?;
         let store = PostgisStore { pool, location };
         store.check_schema().await?;
         Ok(store)
@@ -87,17 +80,19 @@ impl PostgisStore {
     }
 }
 
+/// A pool of at most `connections` to `url`, and the location to name in errors (no password).
+async fn pool(url: &str, connections: u32) -> Result<(PgPool, String)> {
+    let location = location_of(url);
+    let open_error = |e: sqlx::Error| StoreError::Open { location: location.clone(), reason: e.to_string() };
+    let options = PgConnectOptions::from_str(url).map_err(open_error)?;
+    let pool = PgPoolOptions::new().max_connections(connections).connect_with(options).await.map_err(open_error)?;
+    Ok((pool, location))
+}
+
 /// Creates the postgis extension if missing and applies every pending migration. Safe to run
 /// again: applied migrations are skipped, and changed ones are refused by their checksum.
 pub async fn migrate(url: &str) -> Result<()> {
-    let location = location_of(url);
-    let options = PgConnectOptions::from_str(url)
-        .map_err(|e| StoreError::Open { location: location.clone(), reason: e.to_string() })?;
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await
-        .map_err(|e| StoreError::Open { location: location.clone(), reason: e.to_string() })?;
+    let (pool, location) = pool(url, 1).await?;
     sqlx::query("CREATE EXTENSION IF NOT EXISTS postgis").execute(&pool).await.map_err(|e| StoreError::Open {
         location: location.clone(),
         reason: format!("cannot create the postgis extension (is PostGIS installed on the server?): {e}"),
