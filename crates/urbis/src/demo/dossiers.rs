@@ -609,9 +609,15 @@ impl<'a> Generator<'a> {
 
     fn finish(&mut self, filing: Filing<'_>, dossier: Dossier, history: History) {
         let id = dossier.tracking_code.clone();
-        for (seq, e) in history.events.into_iter().enumerate() {
-            self.out.events.push(PermitEvent { permit_id: id.clone(), seq: seq as i64 + 1, ..e });
-        }
+        let mut events: Vec<PermitEvent> = history
+            .events
+            .into_iter()
+            .enumerate()
+            .map(|(seq, e)| PermitEvent { permit_id: id.clone(), seq: seq as i64 + 1, ..e })
+            .collect();
+        // Chained as the server chains the events it records: `urbis audit verify` checks them.
+        urbis_core::permits::chain::seal(&mut events);
+        self.out.events.extend(events);
         self.out.dossiers.push(GeneratedDossier { dossier, site: filing.parcel.location });
     }
 }
@@ -806,6 +812,10 @@ mod tests {
                 );
             }
             assert_eq!(events.last().unwrap().stage.as_deref(), Some(g.dossier.stage.as_str()));
+            let stored: Vec<(Option<String>, PermitEvent)> = events.iter().map(|e| (None, (*e).clone())).collect();
+            let verified =
+                urbis_core::permits::chain::verify_with_head(&g.dossier.tracking_code, &g.dossier.stage, &stored);
+            assert_eq!(verified, Ok(events.len()));
         }
         let codes: HashSet<&str> = out.dossiers.iter().map(|g| g.dossier.tracking_code.as_str()).collect();
         assert_eq!(codes.len(), out.dossiers.len());

@@ -1,40 +1,32 @@
-//! Working-day arithmetic for the generated dossiers: Monday to Friday. Public holidays are not
-//! counted yet (a later issue gives the core a city calendar); the generator only needs the demo to
-//! be self-consistent, and it is, because due dates and clocks use these same functions.
+//! The demo city's working days: Cambridge's calendar (Monday to Friday, the holidays of
+//! data-samples/holidays.csv, Eastern standard time) from the core's working-day arithmetic, the
+//! same the server's statutory clocks use.
 
-use chrono::{Datelike, Duration, NaiveDate, Weekday};
+use std::sync::OnceLock;
 
-pub fn is_working_day(d: NaiveDate) -> bool {
-    !matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
+use chrono::NaiveDate;
+use urbis_core::permits::WorkingCalendar;
+
+/// The city the demo's holidays are listed under.
+pub const CITY: &str = "cambridge_ma";
+/// Eastern standard time.
+pub const UTC_OFFSET_MINUTES: i32 = -5 * 60;
+
+pub fn calendar() -> &'static WorkingCalendar {
+    static CALENDAR: OnceLock<WorkingCalendar> = OnceLock::new();
+    CALENDAR.get_or_init(|| {
+        WorkingCalendar::from_csv(CITY, include_str!("../../../../data-samples/holidays.csv"))
+            .and_then(|c| c.with_utc_offset_minutes(UTC_OFFSET_MINUTES))
+            .unwrap_or_else(|e| panic!("data-samples/holidays.csv, built into the binary, is broken: {e}"))
+    })
 }
 
-/// The working day `n` working days after `d` (before it if `n` is negative). From a weekend day
-/// the first step lands on the next (or previous) working day.
 pub fn add_working_days(d: NaiveDate, n: i64) -> NaiveDate {
-    let step = if n >= 0 { Duration::days(1) } else { Duration::days(-1) };
-    let mut day = d;
-    let mut left = n.unsigned_abs();
-    while left > 0 {
-        day += step;
-        if is_working_day(day) {
-            left -= 1;
-        }
-    }
-    day
+    calendar().add_working_days(d, n)
 }
 
-/// Working days from `a` to `b`: for working days, `add_working_days(a, result) == b`.
 pub fn working_days_between(a: NaiveDate, b: NaiveDate) -> i64 {
-    let (lo, hi, sign) = if a <= b { (a, b, 1) } else { (b, a, -1) };
-    let mut n = 0;
-    let mut day = lo;
-    while day < hi {
-        day += Duration::days(1);
-        if is_working_day(day) {
-            n += 1;
-        }
-    }
-    sign * n
+    calendar().working_days_between(a, b)
 }
 
 #[cfg(test)]
@@ -46,22 +38,11 @@ mod tests {
     }
 
     #[test]
-    fn weekends_are_skipped_both_ways() {
-        // 2026-11-02 is a Monday.
-        assert_eq!(add_working_days(date("2026-11-02"), 5), date("2026-11-09"));
-        assert_eq!(add_working_days(date("2026-11-02"), -1), date("2026-10-30"));
-        assert_eq!(add_working_days(date("2026-10-30"), 1), date("2026-11-02"));
-        assert_eq!(working_days_between(date("2026-10-30"), date("2026-11-02")), 1);
-        assert_eq!(working_days_between(date("2026-11-09"), date("2026-11-02")), -5);
-    }
-
-    #[test]
-    fn adding_and_counting_agree() {
-        let start = date("2026-08-03");
-        for n in -70..70 {
-            let end = add_working_days(start, n);
-            assert!(is_working_day(end));
-            assert_eq!(working_days_between(start, end), n, "n = {n}");
-        }
+    fn the_demo_calendar_has_cambridges_holidays() {
+        // Wednesday 11 November 2026 is Veterans Day, Thursday 26 and Friday 27 Thanksgiving.
+        assert_eq!(add_working_days(date("2026-11-10"), 1), date("2026-11-12"));
+        assert_eq!(add_working_days(date("2026-11-25"), 1), date("2026-11-30"));
+        assert_eq!(working_days_between(date("2026-11-02"), date("2026-11-30")), 17);
+        assert_eq!(calendar().holidays().count(), 39);
     }
 }
