@@ -4,6 +4,7 @@
 
 mod cql_sql;
 pub mod gpkg;
+pub mod history;
 pub mod postgis;
 mod query;
 pub mod wkb;
@@ -12,6 +13,7 @@ use async_trait::async_trait;
 use geo_types::{Geometry, Point, Rect};
 use urbis_core::{Feature, LayerId};
 
+pub use history::HistoryHead;
 pub use query::{AttributeFilter, Comparison, Query};
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +41,9 @@ pub enum StoreError {
     /// A conditional write found the feature changed since the version the caller named.
     #[error("{layer} `{id}` has changed since that version: its ETag is now \"{current_etag}\"")]
     PreconditionFailed { layer: LayerId, id: String, current_etag: String },
+    /// A dossier's history no longer ends where the writer read it: someone appended first.
+    #[error("dossier `{id}` has changed meanwhile: its history was expected to end at event {expected}, it ends at event {found}")]
+    HistoryConflict { id: String, expected: i64, found: i64 },
     #[error("the {store} store does not support {operation}")]
     Unsupported { store: &'static str, operation: &'static str },
 }
@@ -161,6 +166,15 @@ pub trait Store: Send + Sync {
 
     /// The extent of a layer, if it has features with geometry.
     async fn extent(&self, layer: LayerId) -> Result<Option<Rect>>;
+
+    /// Records a step of a dossier (a permit) in one transaction ([`history`]): checks that its
+    /// history in `permit_events` still ends at `expected` (has no event, and the dossier does not
+    /// exist yet, when `None`), appends `event` (the next `seq`), and creates or replaces the
+    /// dossier. [`StoreError::HistoryConflict`] when the history moved meanwhile; nothing is
+    /// written then. Events are only ever appended.
+    async fn append_event(&self, _dossier: &Feature, _event: &Feature, _expected: Option<&HistoryHead>) -> Result<()> {
+        Err(StoreError::Unsupported { store: "this", operation: "dossier histories" })
+    }
 }
 
 /// Opens a store from its location: `postgres://…` or `postgresql://…` for PostGIS, anything else

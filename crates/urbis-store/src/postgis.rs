@@ -20,6 +20,8 @@ use crate::{wkb, Comparison, LayerCount, Near, Progress, Query, Result, Store, S
 // Bulk loads (COPY, indexes built after the rows): their own file, next to this one.
 #[path = "postgis_copy.rs"]
 mod copy;
+// A dossier's step and its event in one transaction.
+mod history;
 
 /// The migrations, embedded at build time (`build.rs` rebuilds when the folder changes).
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
@@ -461,6 +463,15 @@ fn update_returning_sql(layer: LayerId) -> String {
 impl Store for PostgisStore {
     fn kind(&self) -> StoreKind {
         StoreKind::PostGis
+    }
+
+    async fn append_event(
+        &self,
+        dossier: &Feature,
+        event: &Feature,
+        expected: Option<&crate::HistoryHead>,
+    ) -> Result<()> {
+        self.append_event_in_one(dossier, event, expected).await
     }
 
     fn location(&self) -> String {

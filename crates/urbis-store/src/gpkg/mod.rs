@@ -4,6 +4,7 @@
 
 mod bulk;
 mod functions;
+mod history;
 mod rtree;
 mod schema;
 
@@ -416,6 +417,15 @@ impl GpkgStore {
 impl Store for GpkgStore {
     fn kind(&self) -> StoreKind {
         StoreKind::GeoPackage
+    }
+
+    async fn append_event(
+        &self,
+        dossier: &Feature,
+        event: &Feature,
+        expected: Option<&crate::HistoryHead>,
+    ) -> Result<()> {
+        self.append_event_in_one(dossier, event, expected).await
     }
 
     fn location(&self) -> String {
