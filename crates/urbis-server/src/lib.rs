@@ -31,6 +31,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Who may write (Part 4 editing); reads are public.
     pub auth: Arc<auth::Auth>,
+    /// Encoded tiles, kept exact by the store's change feed (see `tile_cache.rs`).
+    pub tile_cache: Arc<tiles::TileCache>,
 }
 
 /// Every route of the server, with no tokens: reads only, every write refused (401).
@@ -50,7 +52,7 @@ pub fn router_with_auth(store: Arc<dyn Store>, auth: auth::Auth) -> Router {
         .merge(queryables::routes())
         .merge(transactions::routes())
         .merge(tiles::routes())
-        .with_state(AppState { store, auth: Arc::new(auth) })
+        .with_state(AppState { store, auth: Arc::new(auth), tile_cache: Arc::new(tiles::TileCache::default()) })
         // From the innermost out: limits, then errors made JSON, then compression, CORS, tracing.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         // Bodies past the limit get 413 before a handler reads them.

@@ -2,16 +2,27 @@
 //! (`/tiles/{layer}/{z}/{x}/{y}.mvt`, `/tiles/{a},{b}/{z}/{x}/{y}.mvt`), their TileJSON 3.0
 //! (`/tiles/{layer}.json`), and OGC API – Tiles 1.0 for each collection in WebMercatorQuad
 //! (`/collections/{id}/tiles…`, `/tileMatrixSets/WebMercatorQuad`). Tiles are made by
-//! `urbis-tiles` from the store at each request (the in-memory cache comes later).
+//! `urbis-tiles` from the store and kept in an in-memory cache that the store's change feed keeps
+//! exact (`tile_cache.rs`): an edit or an import drops the tiles it touched, at every zoom.
+//!
+//! `filter` (CQL2 text, or CQL2 JSON with `filter-lang=cql2-json`; `filter-crs` for its
+//! geometries) selects features as on `/collections/{id}/items`; with several layers it applies
+//! to each, and must suit each one's queryables.
 //!
 //! Responses: 200 with the tile; **204 No Content for a tile with no feature** (no body; MapLibre
 //! and OGC API – Tiles clients read it as an empty tile); a strong `ETag` (hash of the bytes) and
-//! `304 Not Modified` for a matching `If-None-Match`; `Cache-Control: public, max-age=60,
-//! must-revalidate`, since an edit can change a tile at any time. 400 names the parameter when
-//! z, x or y is not a whole number; 404 for coordinates outside the tile matrix, unknown layers
-//! and layers without geometry.
+//! `304 Not Modified` for a matching `If-None-Match`; `Cache-Control: public, max-age=0,
+//! must-revalidate`: an HTTP cache in front may keep tiles but asks again (with the ETag, a 304
+//! when nothing changed) before each reuse, since an edit can change a tile at any time;
+//! `X-Cache: hit|miss` tells whether the tile came from this server's cache. 400 names the
+//! parameter when z, x or y is not a whole number, for a filter that cannot be used (with its
+//! position) and for unknown query parameters; 404 for coordinates outside the tile matrix,
+//! unknown layers and layers without geometry.
 
-use axum::extract::{Path, State};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query as UrlQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -24,8 +35,33 @@ use urbis_tiles::{Definitions, TileError, MEDIA_TYPE};
 use crate::features::BaseUrl;
 use crate::{ApiError, AppState};
 
-/// What a cache in front may do with a tile: keep it a minute, then ask again (with its ETag).
-pub const CACHE_CONTROL: &str = "public, max-age=60, must-revalidate";
+#[path = "tile_cache.rs"]
+mod cache;
+pub use cache::{CachedTile, Lookup, TileCache, TileKey};
+
+/// What a cache in front may do with a tile: keep it, but ask again (with its ETag) before each
+/// reuse, so that it never serves a tile an edit has changed.
+pub const CACHE_CONTROL: &str = "public, max-age=0, must-revalidate";
+/// The header that says whether a tile came from the server's cache (`hit`) or was made (`miss`).
+pub const X_CACHE: &str = "x-cache";
+/// The query parameters of a tile request.
+const TILE_PARAMS: [&str; 3] = ["filter", "filter-lang", "filter-crs"];
+
+impl Default for TileCache {
+    /// 256 MiB of tiles; the change feed read before every request.
+    fn default() -> TileCache {
+        TileCache::new(256 * 1024 * 1024, Duration::ZERO)
+    }
+}
+
+/// Called after a write through the API: the cache catches up with the store at once, so the
+/// response to the write is sent only once the tiles it touched are dropped.
+pub async fn after_write(state: &AppState) {
+    if let Err(e) = state.tile_cache.catch_up(&*state.store).await {
+        // The next tile request reads the feed again (and fails there if the store is down).
+        tracing::warn!(error = %e, "reading the change feed after a write");
+    }
+}
 
 const TMS_ID: &str = "WebMercatorQuad";
 const TMS_URI: &str = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad";
@@ -91,13 +127,33 @@ pub fn openapi_paths() -> Value {
             "404": error.clone() })
     };
     let inm = json!({ "name": "If-None-Match", "in": "header", "required": false, "schema": { "type": "string" } });
+    let filter_params: Vec<Value> = crate::filter::openapi_parameters().as_array().cloned().unwrap_or_default();
+    let xyz_params: Vec<Value> = [
+        str_param("layers", &format!("one layer or several, comma-separated: {}", tiled.join(", ")), None),
+        int_param("z", "zoom, 0–24"),
+        int_param("x", "column, from the west"),
+        int_param("y", "row, from the north"),
+        inm.clone(),
+    ]
+    .into_iter()
+    .chain(filter_params.clone())
+    .collect();
+    let ogc_params: Vec<Value> = [
+        str_param("collectionId", "collection", Some(tiled.clone())),
+        str_param("tileMatrixSetId", "tile matrix set", Some(vec![TMS_ID])),
+        int_param("tileMatrix", "zoom, 0–24"),
+        int_param("tileRow", "row, from the north"),
+        int_param("tileCol", "column, from the west"),
+        inm,
+    ]
+    .into_iter()
+    .chain(filter_params)
+    .collect();
     json!({
         "/tiles/{layers}/{z}/{x}/{y}.mvt": { "get": {
             "summary": "a Mapbox Vector Tile of one layer or several (comma-separated), in WebMercatorQuad z/x/y",
             "operationId": "xyzTile",
-            "parameters": [
-                str_param("layers", &format!("one layer or several, comma-separated: {}", tiled.join(", ")), None),
-                int_param("z", "zoom, 0–24"), int_param("x", "column, from the west"), int_param("y", "row, from the north"), inm.clone()],
+            "parameters": xyz_params,
             "responses": tile_ok.clone() } },
         "/tiles/{layers}.json": { "get": {
             "summary": "TileJSON 3.0 of one layer or several (comma-separated)", "operationId": "tileJson",
@@ -117,10 +173,7 @@ pub fn openapi_paths() -> Value {
             "responses": json_ok("the tileset") } },
         "/collections/{collectionId}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}": { "get": {
             "summary": "a vector tile of a collection", "operationId": "collectionTile",
-            "parameters": [str_param("collectionId", "collection", Some(tiled)),
-                str_param("tileMatrixSetId", "tile matrix set", Some(vec![TMS_ID])),
-                int_param("tileMatrix", "zoom, 0–24"), int_param("tileRow", "row, from the north"),
-                int_param("tileCol", "column, from the west"), inm],
+            "parameters": ogc_params,
             "responses": tile_ok } },
     })
 }
@@ -169,6 +222,7 @@ fn parse_tile(z: (&'static str, &str), x: (&'static str, &str), y: (&'static str
 async fn xyz_tile(
     State(state): State<AppState>,
     Path((layers, z, x, y)): Path<(String, String, String, String)>,
+    UrlQuery(pairs): UrlQuery<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Some(y) = y.strip_suffix(".mvt") else {
@@ -176,12 +230,14 @@ async fn xyz_tile(
     };
     let layers = parse_layers(&layers)?;
     let tile = parse_tile(("z", &z), ("x", &x), ("y", y))?;
-    respond(&state, &layers, tile, &headers).await
+    let filter = TileFilter::parse(&layers, pairs)?;
+    respond(&state, &layers, tile, filter, &headers).await
 }
 
 async fn ogc_tile(
     State(state): State<AppState>,
     Path((id, tms, z, row, col)): Path<(String, String, String, String, String)>,
+    UrlQuery(pairs): UrlQuery<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let layers = parse_layers(&id)?;
@@ -190,7 +246,52 @@ async fn ogc_tile(
     }
     check_tms(&tms)?;
     let tile = parse_tile(("tileMatrix", &z), ("tileCol", &col), ("tileRow", &row))?;
-    respond(&state, &layers, tile, &headers).await
+    let filter = TileFilter::parse(&layers, pairs)?;
+    respond(&state, &layers, tile, filter, &headers).await
+}
+
+/// The CQL2 filter of a tile request, read for each of its layers by the same code as `/items`
+/// reads it, and the parameters as given (the cache tells filtered tiles apart by them).
+#[derive(Debug, Default)]
+struct TileFilter {
+    per_layer: Vec<Option<urbis_core::cql2::Filter>>,
+    key: String,
+}
+
+impl TileFilter {
+    fn parse(layers: &[LayerId], pairs: Vec<(String, String)>) -> Result<TileFilter, ApiError> {
+        let mut given: [Option<String>; 3] = Default::default();
+        for (name, value) in pairs {
+            let Some(i) = TILE_PARAMS.iter().position(|p| *p == name) else {
+                return Err(ApiError::BadQuery {
+                    parameter: name,
+                    message: format!("unknown parameter; a tile takes {}", TILE_PARAMS.join(", ")),
+                });
+            };
+            if given[i].replace(value).is_some() {
+                return Err(ApiError::BadQuery { parameter: name, message: "given more than once".into() });
+            }
+        }
+        let [text, lang, crs] = &given;
+        let mut per_layer = Vec::with_capacity(layers.len());
+        for &layer in layers {
+            let f = crate::filter::from_params_in(layer, text.as_deref(), lang.as_deref(), crs.as_deref()).map_err(
+                |e| match e {
+                    // With several layers, say which one the filter does not suit.
+                    ApiError::BadParameter { parameter, message } if layers.len() > 1 => {
+                        ApiError::BadParameter { parameter, message: format!("for layer {layer}: {message}") }
+                    }
+                    e => e,
+                },
+            )?;
+            per_layer.push(f);
+        }
+        let key = match text {
+            Some(t) => format!("{}\u{1f}{}\u{1f}{t}", lang.as_deref().unwrap_or(""), crs.as_deref().unwrap_or("")),
+            None => String::new(),
+        };
+        Ok(TileFilter { per_layer, key })
+    }
 }
 
 fn check_tms(tms: &str) -> Result<(), ApiError> {
@@ -205,41 +306,43 @@ async fn respond(
     state: &AppState,
     layers: &[LayerId],
     tile: TileId,
+    filter: TileFilter,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let rendered = match urbis_tiles::render(&*state.store, Definitions::built_in(), layers, tile).await {
-        Ok(t) => t,
-        Err(TileError::Store(e)) => return Err(ApiError::Store(e)),
-        Err(e @ (TileError::OutOfMatrix { .. } | TileError::NoTiles { .. })) => {
-            return Err(ApiError::NotFound(e.to_string()))
-        }
-        Err(e) => {
-            tracing::error!(error = %e, %tile, "tile failed");
-            return Ok((
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Json(json!({ "code": "internal", "message": "internal error; the server log has the details" })),
-            )
-                .into_response());
+    let key = TileKey { layers: layers.to_vec(), tile, filter: filter.key };
+    let store = state.store.clone();
+    let render = || async move {
+        match urbis_tiles::render_filtered(&*store, Definitions::built_in(), layers, &filter.per_layer, tile).await {
+            Ok(t) => Ok(CachedTile { etag: format!("\"{}\"", t.etag()), empty: t.is_empty(), bytes: t.bytes.into() }),
+            Err(TileError::Store(e)) => Err(ApiError::Store(e)),
+            Err(e @ (TileError::OutOfMatrix { .. } | TileError::NoTiles { .. })) => {
+                Err(ApiError::NotFound(e.to_string()))
+            }
+            Err(e) => Err(ApiError::Internal(format!("tile {tile}: {e}"))),
         }
     };
-    let etag = format!("\"{}\"", rendered.etag());
+    let (rendered, lookup): (Arc<CachedTile>, Lookup) =
+        state.tile_cache.get_or_render(&*state.store, key, render).await?;
     let common = |status: StatusCode| {
         let mut r = status.into_response();
         let h = r.headers_mut();
-        h.insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex is a valid header"));
+        if let Ok(v) = HeaderValue::from_str(&rendered.etag) {
+            h.insert(header::ETAG, v);
+        }
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE_CONTROL));
         h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        h.insert(X_CACHE, HeaderValue::from_static(lookup.as_str()));
         r
     };
-    if if_none_match(headers, &etag) {
+    if if_none_match(headers, &rendered.etag) {
         return Ok(common(StatusCode::NOT_MODIFIED));
     }
-    if rendered.is_empty() {
+    if rendered.empty {
         return Ok(common(StatusCode::NO_CONTENT));
     }
     let mut r = common(StatusCode::OK);
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA_TYPE));
-    *r.body_mut() = axum::body::Body::from(rendered.bytes);
+    *r.body_mut() = axum::body::Body::from(rendered.bytes.clone());
     Ok(r)
 }
 

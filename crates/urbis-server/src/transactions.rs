@@ -94,6 +94,7 @@ async fn create(
     }
     let repairs = validate(layer, &mut feature)?;
     let stored = state.store.create_one(layer, &feature).await?;
+    crate::tiles::after_write(&state).await;
     tracing::info!(layer = %layer, id = %stored.id, role = %editor.role, "feature created");
     let location = format!("{root}/collections/{}/items/{}", layer.name(), encode_path_segment(&stored.id));
     let mut response = written(StatusCode::CREATED, layer, &stored, repairs);
@@ -183,6 +184,7 @@ async fn remove(
         }
     };
     state.store.delete_checked(layer, &id, expected.flatten().as_deref()).await?;
+    crate::tiles::after_write(&state).await;
     tracing::info!(layer = %layer, id = %id, role = %editor.role, "feature deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -208,7 +210,10 @@ async fn write_conditionally(
         let read = current.etag();
         let (feature, repairs) = build(&current)?;
         match state.store.replace_checked(layer, &feature, Some(&read)).await {
-            Ok(stored) => return Ok((stored, repairs)),
+            Ok(stored) => {
+                crate::tiles::after_write(state).await;
+                return Ok((stored, repairs));
+            }
             Err(StoreError::PreconditionFailed { .. }) if condition.is_none() && attempt < RETRIES => continue,
             Err(e) => return Err(e.into()),
         }

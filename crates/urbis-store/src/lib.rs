@@ -2,6 +2,7 @@
 //! file ([`gpkg`], the default: nothing to install) and PostGIS ([`postgis`], for production).
 //! Both hold the layers of [`urbis_core::LayerId`] and behave the same; one test suite proves it.
 
+pub mod changes;
 mod cql_sql;
 pub mod gpkg;
 pub mod history;
@@ -13,6 +14,7 @@ use async_trait::async_trait;
 use geo_types::{Geometry, Point, Rect};
 use urbis_core::{Feature, LayerId};
 
+pub use changes::Change;
 pub use history::HistoryHead;
 pub use query::{AttributeFilter, Comparison, Query};
 
@@ -174,6 +176,17 @@ pub trait Store: Send + Sync {
     /// written then. Events are only ever appended.
     async fn append_event(&self, _dossier: &Feature, _event: &Feature, _expected: Option<&HistoryHead>) -> Result<()> {
         Err(StoreError::Unsupported { store: "this", operation: "dossier histories" })
+    }
+
+    /// The change feed ([`changes`]): the changes committed after `after`, in commit order, at
+    /// most `limit` of them.
+    async fn changes_since(&self, _after: i64, _limit: u64) -> Result<Vec<Change>> {
+        Err(StoreError::Unsupported { store: "this", operation: "a change feed" })
+    }
+
+    /// The `seq` of the last change committed (0 when there is none).
+    async fn last_change(&self) -> Result<i64> {
+        Err(StoreError::Unsupported { store: "this", operation: "a change feed" })
     }
 }
 

@@ -100,6 +100,8 @@ pub async fn migrate(url: &str) -> Result<()> {
         reason: format!("cannot create the postgis extension (is PostGIS installed on the server?): {e}"),
     })?;
     MIGRATOR.run(&pool).await?;
+    // The change feed's triggers on every layer table, also those of migrations after its own.
+    crate::changes::postgis::track(&pool).await?;
     pool.close().await;
     Ok(())
 }
@@ -709,6 +711,14 @@ impl Store for PostgisStore {
         .fetch_one(&self.pool)
         .await?;
         Ok(crate::query::extent_from([row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?]))
+    }
+
+    async fn changes_since(&self, after: i64, limit: u64) -> Result<Vec<crate::Change>> {
+        crate::changes::postgis::since(&self.pool, after, limit).await
+    }
+
+    async fn last_change(&self) -> Result<i64> {
+        crate::changes::postgis::last(&self.pool).await
     }
 }
 

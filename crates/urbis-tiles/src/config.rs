@@ -112,6 +112,12 @@ impl LayerTiles {
         self.zooms.iter().rev().find(|r| r.from <= z)
     }
 
+    /// The box (degrees) a tile of this layer is made from: the tile and its buffer. A feature
+    /// outside it is in no way part of the tile, so an edit outside it leaves the tile as it was.
+    pub fn query_box(&self, tile: crate::TileId) -> geo_types::Rect {
+        tile.bbox_degrees(self.buffer_px / TILE_PIXELS)
+    }
+
     /// Tile units per pixel.
     pub fn pixel(&self) -> f64 {
         self.extent as f64 / TILE_PIXELS

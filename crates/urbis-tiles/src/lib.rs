@@ -14,6 +14,7 @@ use std::collections::HashMap;
 
 use geozero::mvt::{tile, Message, Tile as MvtTile};
 use serde_json::Value;
+use urbis_core::cql2::Filter;
 use urbis_core::{Feature, FieldType, LayerId};
 use urbis_store::{Query, Store, StoreError};
 
@@ -68,17 +69,30 @@ pub async fn render(
     layers: &[LayerId],
     tile: TileId,
 ) -> Result<Tile, TileError> {
+    render_filtered(store, defs, layers, &vec![None; layers.len()], tile).await
+}
+
+/// [`render`] with a CQL2 filter per layer (`filters[i]` for `layers[i]`, `None` for every
+/// feature): a layer's features in the tile are those the filter selects, as on `/items`.
+pub async fn render_filtered(
+    store: &dyn Store,
+    defs: &Definitions,
+    layers: &[LayerId],
+    filters: &[Option<Filter>],
+    tile: TileId,
+) -> Result<Tile, TileError> {
     let mut wanted = vec![];
-    for &layer in layers {
+    for (i, &layer) in layers.iter().enumerate() {
         let def = defs.get(layer).ok_or(TileError::NoTiles { layer })?;
         if def.rule(tile.z).is_some() {
-            wanted.push(def.clone());
+            wanted.push((def.clone(), filters.get(i).cloned().flatten()));
         }
     }
     let mut sources = Vec::with_capacity(wanted.len());
-    for def in wanted {
-        let bbox = tile.bbox_degrees(def.buffer_px / config::TILE_PIXELS);
-        let features = store.query(def.layer, &Query::all().bbox(bbox)).await?;
+    for (def, filter) in wanted {
+        let mut query = Query::all().bbox(def.query_box(tile));
+        query.cql2 = filter;
+        let features = store.query(def.layer, &query).await?;
         sources.push((def, features));
     }
     // Clipping and simplifying are CPU work: off the async threads.

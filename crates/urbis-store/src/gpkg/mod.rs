@@ -67,6 +67,10 @@ impl GpkgStore {
         } else {
             store.check_schema().await?;
         }
+        // The change feed (crate::changes), also into stores made before it existed.
+        for statement in crate::changes::gpkg::statements() {
+            sqlx::query(&statement).execute(&store.pool).await?;
+        }
         Ok(store)
     }
 
@@ -652,7 +656,9 @@ impl Store for GpkgStore {
     ) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
         let written = async {
+            let removed = crate::changes::gpkg::pause(&mut tx, layer, replace_all).await?;
             let n = bulk::load(&mut tx, layer, features, replace_all, progress).await?;
+            crate::changes::gpkg::resume(&mut tx, layer, removed, features).await?;
             Self::touch_contents(&mut tx, layer).await?;
             Ok(n)
         }
@@ -672,5 +678,13 @@ impl Store for GpkgStore {
         .fetch_one(&self.pool)
         .await?;
         Ok(crate::query::extent_from([row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?]))
+    }
+
+    async fn changes_since(&self, after: i64, limit: u64) -> Result<Vec<crate::Change>> {
+        crate::changes::gpkg::since(&self.pool, after, limit).await
+    }
+
+    async fn last_change(&self) -> Result<i64> {
+        crate::changes::gpkg::last(&self.pool).await
     }
 }
