@@ -16,7 +16,8 @@ pub async fn json_errors(response: Response) -> Response {
         return response;
     }
     let content_type = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if content_type.contains("json") {
+    // JSON is already in shape; an HTML error page is meant for a person in a browser (the map's).
+    if content_type.contains("json") || content_type.starts_with("text/html") {
         return response;
     }
     let (mut parts, body) = response.into_parts();

@@ -6,12 +6,15 @@ mod error;
 pub mod features;
 pub mod filter;
 mod geojson_out;
+mod glyphs;
 mod json_errors;
 pub mod queryables;
 mod report;
 mod spatial;
+mod styles;
 pub mod tiles;
 pub mod transactions;
+pub mod web;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -42,6 +45,11 @@ pub fn router(store: Arc<dyn Store>) -> Router {
 
 /// Every route of the server; writes are accepted from the tokens of `auth` whose role may edit.
 pub fn router_with_auth(store: Arc<dyn Store>, auth: auth::Auth) -> Router {
+    router_with_web(store, auth, web::WebAssets::default())
+}
+
+/// [`router_with_auth`] with the map's pages and fonts from `web`.
+pub fn router_with_web(store: Arc<dyn Store>, auth: auth::Auth, web: web::WebAssets) -> Router {
     Router::new()
         .route("/", get(landing))
         .route("/health", get(health))
@@ -52,6 +60,7 @@ pub fn router_with_auth(store: Arc<dyn Store>, auth: auth::Auth) -> Router {
         .merge(queryables::routes())
         .merge(transactions::routes())
         .merge(tiles::routes())
+        .merge(web::routes(web))
         .with_state(AppState { store, auth: Arc::new(auth), tile_cache: Arc::new(tiles::TileCache::default()) })
         // From the innermost out: limits, then errors made JSON, then compression, CORS, tracing.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -90,6 +99,17 @@ pub async fn serve_with_auth(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, router_with_auth(store, auth)).with_graceful_shutdown(shutdown).await
+}
+
+/// [`serve_with_auth`] with the map's pages and fonts from `web`.
+pub async fn serve_with_web(
+    store: Arc<dyn Store>,
+    auth: auth::Auth,
+    web: web::WebAssets,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router_with_web(store, auth, web)).with_graceful_shutdown(shutdown).await
 }
 
 async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
@@ -150,6 +170,7 @@ async fn landing(
          <title>urbis</title></head><body style=\"font-family:sans-serif;max-width:48rem;margin:2rem auto\">\
          <h1>urbis</h1><p>Urban-planning GIS. Store: {}.</p>\
          <table><thead><tr><th>layer</th><th>title</th><th>features</th></tr></thead><tbody>{rows}</tbody></table>\
+         <p><a href=\"/map/\">The zoning map</a> · <a href=\"/styles\">map styles</a></p>\
          <p><a href=\"/collections\">/collections</a> (OGC API – Features) · <a href=\"/api\">/api</a> · \
          <a href=\"/layers\">/layers</a> · <a href=\"/health\">/health</a></p></body></html>",
         html_escape(&state.store.location())

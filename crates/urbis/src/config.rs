@@ -21,6 +21,8 @@ pub struct FileConfig {
     pub data_samples: Option<PathBuf>,
     /// Tokens that may write through the API, each `ROLE:TOKEN` (viewer, editor, admin).
     pub tokens: Option<Vec<String>>,
+    /// The map's web folder (served at /map/).
+    pub web_dir: Option<PathBuf>,
 }
 
 impl FileConfig {

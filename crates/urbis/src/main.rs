@@ -4,6 +4,7 @@
 mod config;
 mod demo;
 mod progress;
+mod web;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,6 +44,10 @@ enum Command {
         /// Build only; do not serve.
         #[arg(long)]
         no_serve: bool,
+        /// The map's web folder (default: web/ here or in the source tree); its JavaScript is
+        /// installed with `npm ci` when missing.
+        #[arg(long, env = "URBIS_WEB_DIR")]
+        web_dir: Option<PathBuf>,
         /// A token that may edit through the API, ROLE:TOKEN (roles: viewer, editor, admin);
         /// repeat the flag, or separate tokens with commas in URBIS_TOKENS. Default: one editor
         /// token, generated and printed at start.
@@ -60,6 +65,9 @@ enum Command {
         /// admin); repeat the flag, or separate tokens with commas in URBIS_TOKENS.
         #[arg(long = "token", env = "URBIS_TOKENS", value_delimiter = ',', hide_env_values = true)]
         tokens: Vec<String>,
+        /// The map's web folder, served at /map/ (default: web/ here or in the source tree).
+        #[arg(long, env = "URBIS_WEB_DIR")]
+        web_dir: Option<PathBuf>,
     },
     /// Import a file into a layer: GeoJSON, TopoJSON, GeoPackage, Shapefile, CSV, OSM PBF
     /// (and every format GDAL reads when built with --features gdal).
@@ -113,7 +121,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let file = FileConfig::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Demo { store, bind, data_samples, rebuild, no_serve, tokens } => {
+        Command::Demo { store, bind, data_samples, rebuild, no_serve, tokens, web_dir } => {
             let samples = pick(data_samples, file.data_samples.clone(), default_samples)
                 .context("cannot find the demo's data-samples/ folder: pass --data-samples")?;
             let store = build_demo(&store, &samples, rebuild).await?;
@@ -129,14 +137,22 @@ async fn main() -> anyhow::Result<()> {
                          with POST, PUT, PATCH and DELETE on /collections/{{layer}}/items; --token editor:… sets your own"
                     );
                 }
-                serve(store, &bind, auth).await?;
+                let web_dir = web::web_dir(web_dir, file.web_dir.clone());
+                if let Some(dir) = &web_dir {
+                    // Without MapLibre the map's page says how to install it; the rest still serves.
+                    if let Err(e) = web::install(dir) {
+                        eprintln!("The map will not work: {e:#}");
+                    }
+                }
+                serve(store, &bind, auth, web::assets(web_dir)?).await?;
             }
         }
-        Command::Serve { store, bind, tokens } => {
+        Command::Serve { store, bind, tokens, web_dir } => {
             let auth = auth(tokens, &file)?;
+            let web = web::assets(web::web_dir(web_dir, file.web_dir.clone()))?;
             let store = open(store_location(store, &file)?).await?;
             let bind = pick(bind, file.bind, || Some(DEFAULT_BIND.into())).unwrap_or_default();
-            serve(store, &bind, auth).await?;
+            serve(store, &bind, auth, web).await?;
         }
         Command::Import {
             store,
@@ -275,12 +291,21 @@ async fn build_demo(path: &Path, samples: &Path, rebuild: bool) -> anyhow::Resul
     open(path.display().to_string()).await
 }
 
-async fn serve(store: Arc<dyn urbis_store::Store>, bind: &str, auth: urbis_server::auth::Auth) -> anyhow::Result<()> {
+async fn serve(
+    store: Arc<dyn urbis_store::Store>,
+    bind: &str,
+    auth: urbis_server::auth::Auth,
+    web: urbis_server::web::WebAssets,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("listening on {bind}"))?;
     let addr = listener.local_addr()?;
     println!("urbis is serving {} at http://{addr}/", store.location());
+    if web.web_dir.is_some() {
+        // On stderr: stdout's first line is the one that scripts read the address from.
+        eprintln!("The zoning map: http://{addr}/map/");
+    }
     tracing::info!("writes through the API: {}", auth.summary());
-    urbis_server::serve_with_auth(store, auth, listener, shutdown_signal()).await?;
+    urbis_server::serve_with_web(store, auth, web, listener, shutdown_signal()).await?;
     eprintln!("urbis stopped");
     Ok(())
 }

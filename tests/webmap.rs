@@ -1,0 +1,240 @@
+//! The map end to end against `urbis serve`: every served style passes MapLibre's own validator
+//! (`gl-style-validate` from web/'s pinned `@maplibre/maplibre-gl-style-spec`) and names only
+//! TileJSON and glyphs that the same server answers; the glyphs decode; and the public zoning map
+//! works in real headless Chromium (web/tests/zoning_map.mjs through playwright-core): rendered
+//! zoning, a clicked parcel's zone in the panel, search, the layer switcher, a phone screen.
+//! Screenshots go to `<target>/tmp/webmap/<store>/`. All of it on both stores.
+//!
+//! Needs what `tests/install-deps.sh` installs: Debian's chromium and fonts-dejavu-core, Node.js,
+//! and web/node_modules (`npm ci` in web/).
+
+#[allow(unused_macros)]
+#[macro_use]
+mod support;
+
+mod binary;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use binary::{run, start_server, urbis};
+use pbf_font_tools::prost::Message;
+use serde_json::Value;
+
+fn web_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web").canonicalize().unwrap()
+}
+
+/// web/'s npm packages; says how to install them when missing (never skipped).
+fn node_modules() -> PathBuf {
+    let modules = web_dir().join("node_modules");
+    for m in ["maplibre-gl/dist/maplibre-gl.mjs", "playwright-core/package.json", ".bin/gl-style-validate"] {
+        assert!(
+            modules.join(m).exists(),
+            "{} is missing: run `bash tests/install-deps.sh` (npm ci in web/)",
+            modules.join(m).display()
+        );
+    }
+    modules
+}
+
+fn get(url: &str) -> (u16, Vec<u8>, String) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let r = reqwest::get(url).await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let status = r.status().as_u16();
+        let ty = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        (status, r.bytes().await.unwrap().to_vec(), ty)
+    })
+}
+
+fn get_json(url: &str) -> Value {
+    let (status, body, _) = get(url);
+    assert_eq!(status, 200, "GET {url}: {}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).unwrap_or_else(|e| panic!("GET {url}: not JSON: {e}"))
+}
+
+/// The demo city, built once per test into `dir`; on PostGIS, its map layers copied from that
+/// GeoPackage into a fresh database (through `urbis import`, as a city would move to PostGIS).
+fn demo_store(dir: &Path, postgis: bool) -> String {
+    let gpkg = dir.join("demo.gpkg");
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-samples");
+    let (ok, out, err) =
+        run(urbis().args(["demo", "--no-serve", "--store"]).arg(&gpkg).arg("--data-samples").arg(&samples));
+    assert!(ok, "urbis demo: {out}{err}");
+    if !postgis {
+        return gpkg.display().to_string();
+    }
+    let url = tokio::runtime::Runtime::new().unwrap().block_on(support::fresh_database());
+    let (ok, out, err) = run(urbis().args(["migrate", "--store", &url]));
+    assert!(ok, "{out}{err}");
+    for layer in ["zoning_districts", "zoning_overlays", "parcels", "roads", "service_centres"] {
+        let mapping = dir.join(format!("{layer}.toml"));
+        std::fs::write(&mapping, format!("id = \"id\"\nsource_layer = \"{layer}\"\n")).unwrap();
+        let (ok, out, err) =
+            run(urbis().args(["import", "--layer", layer, "--store", &url, "--map"]).arg(&mapping).arg(&gpkg));
+        assert!(ok, "copying {layer} to PostGIS: {out}{err}");
+    }
+    url
+}
+
+macro_rules! on_both_kinds {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn gpkg() {
+                super::$name(false);
+            }
+
+            #[cfg(feature = "postgis-tests")]
+            #[test]
+            fn postgis() {
+                super::$name(true);
+            }
+        }
+    )*};
+}
+
+on_both_kinds!(styles_pass_the_maplibre_validator_and_their_resources_are_served, the_zoning_map_works_in_chromium);
+
+/// `/styles` lists every style; each passes `gl-style-validate`; its sources' TileJSON answers
+/// with tiles on this server, and the glyphs of every font its labels use decode, with a real
+/// glyph for "A". Wrong style ids, fonts and ranges get 404 and 400.
+fn styles_pass_the_maplibre_validator_and_their_resources_are_served(postgis: bool) {
+    let validator = node_modules().join(".bin/gl-style-validate");
+    let dir = tempfile::tempdir().unwrap();
+    let store = demo_store(dir.path(), postgis);
+    let server = start_server(Path::new(&store), &["--web-dir", web_dir().to_str().unwrap()]);
+    let base = &server.url;
+
+    let list = get_json(&format!("{base}/styles"));
+    let ids: Vec<&str> = list["styles"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["zoning", "cadastral", "utilities", "permits"]);
+    let mut fonts = std::collections::BTreeSet::new();
+    for entry in list["styles"].as_array().unwrap() {
+        let href = entry["links"][0]["href"].as_str().unwrap();
+        let (status, body, ty) = get(href);
+        assert_eq!((status, ty.as_str()), (200, "application/vnd.mapbox.style+json"), "{href}");
+        let file = dir.path().join(format!("{}.json", entry["id"].as_str().unwrap()));
+        std::fs::write(&file, &body).unwrap();
+        let out = Command::new(&validator).arg(&file).output().expect("gl-style-validate runs");
+        assert!(
+            out.status.success(),
+            "{href} fails the MapLibre style validator:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let style: Value = serde_json::from_slice(&body).unwrap();
+        assert!(style["glyphs"].as_str().unwrap().starts_with(&format!("{base}/fonts/")), "{href}: glyphs elsewhere");
+        for (name, source) in style["sources"].as_object().unwrap() {
+            let tilejson = get_json(source["url"].as_str().unwrap());
+            let tiles = tilejson["tiles"][0].as_str().unwrap();
+            assert!(tiles.starts_with(&format!("{base}/tiles/")), "{href}: source {name} tiles at {tiles}");
+            assert!(!tilejson["vector_layers"].as_array().unwrap().is_empty(), "{href}: {name}");
+        }
+        for layer in style["layers"].as_array().unwrap() {
+            if let Some(stack) = layer.pointer("/layout/text-font").and_then(Value::as_array) {
+                fonts.insert(stack.iter().map(|f| f.as_str().unwrap().to_string()).collect::<Vec<_>>().join(","));
+            }
+        }
+    }
+    assert!(!fonts.is_empty(), "no style labels anything");
+    for stack in &fonts {
+        let url = format!("{base}/fonts/{}/0-255.pbf", stack.replace(' ', "%20"));
+        let (status, body, ty) = get(&url);
+        assert_eq!((status, ty.as_str()), (200, "application/x-protobuf"), "{url}: {}", String::from_utf8_lossy(&body));
+        let glyphs = pbf_font_tools::Glyphs::decode(body.as_slice()).unwrap_or_else(|e| panic!("{url}: {e}"));
+        let all: Vec<_> = glyphs.stacks.iter().flat_map(|s| s.glyphs.iter()).collect();
+        assert!(all.len() > 150, "{url}: {} glyphs in 0-255", all.len());
+        let a = all.iter().find(|g| g.id == 'A' as u32).unwrap_or_else(|| panic!("{url}: no glyph for A"));
+        // An SDF bitmap has a 3-pixel border on each side.
+        let bitmap = a.bitmap.as_ref().unwrap();
+        assert!(a.width > 5 && a.height > 5 && a.advance > 5, "{url}: A is {}x{}", a.width, a.height);
+        assert_eq!(bitmap.len() as u32, (a.width + 6) * (a.height + 6), "{url}: A's bitmap");
+    }
+    // A range no DejaVu glyph covers is an empty, valid answer (MapLibre asks for it all the same).
+    let (status, _, _) = get(&format!("{base}/fonts/DejaVu%20Sans%20Book/57344-57599.pbf"));
+    assert_eq!(status, 200);
+    let fonts_list = get_json(&format!("{base}/fonts"));
+    assert!(fonts_list["fonts"].as_array().unwrap().iter().any(|f| f == "DejaVu Sans Bold"), "{fonts_list}");
+
+    for (path, want) in [
+        ("/styles/nope.json", 404),
+        ("/styles/zoning", 404),
+        ("/fonts/Comic%20Sans/0-255.pbf", 404),
+        ("/fonts/DejaVu%20Sans%20Book/1-256.pbf", 400),
+        ("/fonts/DejaVu%20Sans%20Book/0-255", 404),
+        ("/map/package.json", 404),
+        ("/map/node_modules/maplibre-gl/package.json", 404),
+    ] {
+        let (status, body, ty) = get(&format!("{base}{path}"));
+        assert_eq!(status, want, "{path}: {}", String::from_utf8_lossy(&body));
+        assert!(ty.contains("json"), "{path}: {ty}");
+        let error: Value = serde_json::from_slice(&body).unwrap();
+        assert!(!error["message"].as_str().unwrap().is_empty(), "{path}: {error}");
+    }
+    // The landing page links to the map, which the server serves with MapLibre.
+    let (_, landing, _) = get_html(&format!("{base}/"));
+    assert!(landing.contains("href=\"/map/\""), "{landing}");
+    let (status, page, _) = get_html(&format!("{base}/map/"));
+    assert!(status == 200 && page.contains("map.js"), "{status} {page}");
+    let (status, _, _) = get(&format!("{base}/map/vendor/maplibre-gl/maplibre-gl.mjs"));
+    assert_eq!(status, 200);
+}
+
+fn get_html(url: &str) -> (u16, String, String) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let r = reqwest::Client::new().get(url).header("accept", "text/html").send().await.unwrap();
+        let status = r.status().as_u16();
+        let ty = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        (status, r.text().await.unwrap(), ty)
+    })
+}
+
+/// A web folder without MapLibre installed: `/map/` is an HTML page (503) that says how to
+/// install it, not a broken map.
+#[test]
+fn without_node_modules_the_map_page_says_how_to_install_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = dir.path().join("web");
+    std::fs::create_dir(&web).unwrap();
+    std::fs::copy(web_dir().join("index.html"), web.join("index.html")).unwrap();
+    let store = dir.path().join("empty.gpkg");
+    let server = start_server(&store, &["--web-dir", web.to_str().unwrap()]);
+    let (status, page, ty) = get_html(&format!("{}/map/", server.url));
+    assert_eq!(status, 503, "{page}");
+    assert!(ty.starts_with("text/html"), "{ty}");
+    assert!(page.contains("npm ci") && page.contains(&web.canonicalize().unwrap().display().to_string()), "{page}");
+    // A folder that is not a web folder is refused at start, naming it.
+    let (ok, _, err) =
+        run(urbis().args(["serve", "--bind", "127.0.0.1:0", "--store"]).arg(&store).arg("--web-dir").arg(dir.path()));
+    assert!(!ok && err.contains("no index.html"), "{err}");
+}
+
+/// The zoning map in headless Chromium (web/tests/zoning_map.mjs): rendered zoning, a clicked
+/// parcel's zone in the panel, search, layers, the permalink, a phone. Screenshots are kept.
+fn the_zoning_map_works_in_chromium(postgis: bool) {
+    node_modules();
+    let dir = tempfile::tempdir().unwrap();
+    let store = demo_store(dir.path(), postgis);
+    let server = start_server(Path::new(&store), &["--web-dir", web_dir().to_str().unwrap()]);
+    let artefacts =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("webmap").join(if postgis { "postgis" } else { "gpkg" });
+    let out = Command::new("node")
+        .arg(web_dir().join("tests/zoning_map.mjs"))
+        .arg(&server.url)
+        .arg(&artefacts)
+        .current_dir(web_dir())
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "the zoning map test failed:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+    assert!(summary["rendered"]["zoning"].as_u64().unwrap() > 0, "{summary}");
+    for shot in ["zoning-map.png", "cadastre-map.png", "zoning-map-phone.png"] {
+        let len = std::fs::metadata(artefacts.join(shot)).map(|m| m.len()).unwrap_or(0);
+        assert!(len > 10_000, "{shot}: {len} bytes");
+    }
+    eprintln!("zoning map in Chromium: {summary}; screenshots in {}", artefacts.display());
+}
