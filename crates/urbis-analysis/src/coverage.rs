@@ -146,22 +146,8 @@ pub fn coverage(
         return Err(AnalysisError::NoCentres { kinds: vec![] });
     }
     let index = EdgeIndex::new(graph);
-    let walk_mps = graph.speeds.walk_kmh / 3.6;
-    let leg = |snap: &Snap| match options.access_leg {
-        AccessLeg::Walked => (snap.distance_m / walk_mps, snap.distance_m),
-        AccessLeg::Ignored => (0.0, 0.0),
-    };
-    let snap_within = |p| -> Result<Snap, String> {
-        let s = index.snap(p).ok_or_else(|| "the network has no usable edge".to_string())?;
-        if s.distance_m > options.max_snap_m {
-            Err(format!(
-                "{:.0} m from the nearest road of the {} network (limit {} m)",
-                s.distance_m, graph.mode, options.max_snap_m
-            ))
-        } else {
-            Ok(s)
-        }
-    };
+    let travel = Travel::new(graph, options);
+    let snap_within = |p| travel.snap_within(&index, p, options.max_snap_m);
     let centre_access: Vec<CentreAccess> = centres
         .origins
         .iter()
@@ -181,87 +167,21 @@ pub fn coverage(
     for c in centre_access.iter().filter(|c| c.unusable.is_some()) {
         tracing::warn!(centre = %c.id, reason = c.unusable.as_deref().unwrap_or(""), "service centre left out");
     }
-    // A part of an edge, from `from_m` to `to_m` metres along it, as (seconds, metres) in the
-    // travel direction, or None if the mode may not go that way.
-    let part = |edge: usize, from_m: f64, to_m: f64, metric: Metric| -> Option<(f64, f64)> {
-        let e = &graph.network.edges[edge];
-        let metres = (to_m - from_m).abs();
-        if metres == 0.0 {
-            // Standing at the end of an edge needs no travel on it, whatever its direction.
-            return Some((0.0, 0.0));
-        }
-        let full = if to_m >= from_m { graph.forward_s[edge] } else { graph.backward_s[edge] };
-        if !full.is_finite() {
-            return None;
-        }
-        let cost = match metric {
-            Metric::TimeS => full * metres / e.length_m,
-            Metric::LengthM => metres,
-        };
-        Some((cost, metres))
-    };
-    // (from, to) in travel order: resident → centre, or centre → resident.
-    let travel = |a: f64, b: f64| match options.direction {
-        Direction::ToCentre => (a, b),
-        Direction::FromCentre => (b, a),
-    };
-    let seeds = |metric: Metric| -> Vec<Seed> {
-        let mut seeds = vec![];
-        for (ci, c) in centre_access.iter().enumerate() {
-            let (Some(s), None) = (&c.snap, &c.unusable) else { continue };
-            let (leg_s, leg_m) = leg(s);
-            let leg_cost = if metric == Metric::TimeS { leg_s } else { leg_m };
-            let e = &graph.network.edges[s.edge];
-            for (node, at) in [(e.from, 0.0), (e.to, e.length_m)] {
-                let (x, y) = travel(at, s.offset_m);
-                if let Some((cost, metres)) = part(s.edge, x, y, metric) {
-                    seeds.push(Seed { node, cost: cost + leg_cost, length_m: metres + leg_m, centre: ci });
-                }
-            }
-        }
-        seeds
-    };
+    let usable: Vec<(usize, Snap)> = centre_access
+        .iter()
+        .enumerate()
+        .filter_map(|(ci, c)| match (&c.snap, &c.unusable) {
+            (Some(s), None) => Some((ci, *s)),
+            _ => None,
+        })
+        .collect();
+    let seeds =
+        |metric: Metric| -> Vec<Seed> { usable.iter().flat_map(|(ci, s)| travel.seeds(*ci, s, metric)).collect() };
     let by_time = nearest_centres(graph, &seeds(Metric::TimeS), Metric::TimeS, options.direction, f64::INFINITY);
     let by_length = nearest_centres(graph, &seeds(Metric::LengthM), Metric::LengthM, options.direction, f64::INFINITY);
-
-    // Centres on each edge, for origins that reach one without passing a node.
-    let mut on_edge: std::collections::HashMap<usize, Vec<usize>> = std::collections::HashMap::new();
-    for (ci, c) in centre_access.iter().enumerate() {
-        if let (Some(s), None) = (&c.snap, &c.unusable) {
-            on_edge.entry(s.edge).or_default().push(ci);
-        }
-    }
-    // Best (cost, metres, centre) from a snapped origin under one metric.
-    let best = |s: &Snap, labels: &NodeLabels, metric: Metric| -> Option<(f64, f64, usize)> {
-        let e = &graph.network.edges[s.edge];
-        let mut found: Option<(f64, f64, usize)> = None;
-        let mut consider = |cand: (f64, f64, usize)| {
-            let better = match found {
-                None => true,
-                Some(f) => cand.0.total_cmp(&f.0).then(cand.1.total_cmp(&f.1)).then(cand.2.cmp(&f.2)).is_lt(),
-            };
-            if better {
-                found = Some(cand);
-            }
-        };
-        for (node, at) in [(e.from, 0.0), (e.to, e.length_m)] {
-            let Some(centre) = labels.centre[node] else { continue };
-            let (x, y) = travel(s.offset_m, at);
-            if let Some((cost, metres)) = part(s.edge, x, y, metric) {
-                consider((cost + labels.cost[node], metres + labels.length_m[node], centre as usize));
-            }
-        }
-        for &ci in on_edge.get(&s.edge).into_iter().flatten() {
-            let cs = centre_access[ci].snap.as_ref().expect("usable centres are snapped");
-            let (x, y) = travel(s.offset_m, cs.offset_m);
-            if let Some((cost, metres)) = part(s.edge, x, y, metric) {
-                let (leg_s, leg_m) = leg(cs);
-                let leg_cost = if metric == Metric::TimeS { leg_s } else { leg_m };
-                consider((cost + leg_cost, metres + leg_m, ci));
-            }
-        }
-        found
-    };
+    let on_edge = OnEdge::new(&usable);
+    let leg = |s: &Snap| travel.leg(s);
+    let best = |s: &Snap, labels: &NodeLabels, metric: Metric| travel.best(s, labels, metric, &on_edge);
 
     let straight = StraightLine::new(graph, centres);
     let limit_s = options.minutes * 60.0;
@@ -334,6 +254,145 @@ pub fn coverage(
         nodes_by_time: by_time,
         nodes_by_length: by_length,
     })
+}
+
+/// The rules of a trip between a snapped point and the network, shared by the coverage, the
+/// isochrones and the location of new centres, so that all of them measure alike.
+pub(crate) struct Travel<'g> {
+    pub graph: &'g ModeGraph<'g>,
+    access_leg: AccessLeg,
+    pub direction: Direction,
+    walk_mps: f64,
+}
+
+/// The usable centres (or sites) snapped onto each edge, for origins that reach one without
+/// passing a node.
+pub(crate) struct OnEdge(std::collections::HashMap<usize, Vec<(usize, Snap)>>);
+
+impl OnEdge {
+    pub fn new(sites: &[(usize, Snap)]) -> Self {
+        let mut m: std::collections::HashMap<usize, Vec<(usize, Snap)>> = std::collections::HashMap::new();
+        for (i, s) in sites {
+            m.entry(s.edge).or_default().push((*i, *s));
+        }
+        OnEdge(m)
+    }
+}
+
+impl<'g> Travel<'g> {
+    pub fn new(graph: &'g ModeGraph<'g>, options: &CoverageOptions) -> Self {
+        Travel {
+            graph,
+            access_leg: options.access_leg,
+            direction: options.direction,
+            walk_mps: graph.speeds.walk_kmh / 3.6,
+        }
+    }
+
+    /// The snap of `p`, or why it is too far from the network.
+    pub fn snap_within(&self, index: &EdgeIndex, p: geo::Point, max_snap_m: f64) -> Result<Snap, String> {
+        let s = index.snap(p).ok_or_else(|| "the network has no usable edge".to_string())?;
+        if s.distance_m > max_snap_m {
+            Err(format!(
+                "{:.0} m from the nearest road of the {} network (limit {} m)",
+                s.distance_m, self.graph.mode, max_snap_m
+            ))
+        } else {
+            Ok(s)
+        }
+    }
+
+    /// The access leg as (seconds, metres).
+    pub fn leg(&self, snap: &Snap) -> (f64, f64) {
+        match self.access_leg {
+            AccessLeg::Walked => (snap.distance_m / self.walk_mps, snap.distance_m),
+            AccessLeg::Ignored => (0.0, 0.0),
+        }
+    }
+
+    fn leg_cost(&self, snap: &Snap, metric: Metric) -> f64 {
+        let (s, m) = self.leg(snap);
+        if metric == Metric::TimeS {
+            s
+        } else {
+            m
+        }
+    }
+
+    /// A part of an edge, from `from_m` to `to_m` metres along it, as (cost, metres) in the
+    /// travel direction, or None if the mode may not go that way.
+    pub fn part(&self, edge: usize, from_m: f64, to_m: f64, metric: Metric) -> Option<(f64, f64)> {
+        let e = &self.graph.network.edges[edge];
+        let metres = (to_m - from_m).abs();
+        if metres == 0.0 {
+            // Standing at the end of an edge needs no travel on it, whatever its direction.
+            return Some((0.0, 0.0));
+        }
+        let full = if to_m >= from_m { self.graph.forward_s[edge] } else { self.graph.backward_s[edge] };
+        if !full.is_finite() {
+            return None;
+        }
+        let cost = match metric {
+            Metric::TimeS => full * metres / e.length_m,
+            Metric::LengthM => metres,
+        };
+        Some((cost, metres))
+    }
+
+    /// (from, to) in travel order, given (point of the origin's side, point of the centre's side):
+    /// resident → centre, or centre → resident.
+    pub fn travel(&self, a: f64, b: f64) -> (f64, f64) {
+        match self.direction {
+            Direction::ToCentre => (a, b),
+            Direction::FromCentre => (b, a),
+        }
+    }
+
+    /// A centre's entries into the network at the two ends of its edge.
+    pub fn seeds(&self, centre: usize, s: &Snap, metric: Metric) -> Vec<Seed> {
+        let (_, leg_m) = self.leg(s);
+        let leg_cost = self.leg_cost(s, metric);
+        let e = &self.graph.network.edges[s.edge];
+        let mut seeds = vec![];
+        for (node, at) in [(e.from, 0.0), (e.to, e.length_m)] {
+            let (x, y) = self.travel(at, s.offset_m);
+            if let Some((cost, metres)) = self.part(s.edge, x, y, metric) {
+                seeds.push(Seed { node, cost: cost + leg_cost, length_m: metres + leg_m, centre });
+            }
+        }
+        seeds
+    }
+
+    /// Best (cost, metres, centre) from a snapped origin under one metric, its own access leg
+    /// not included.
+    pub fn best(&self, s: &Snap, labels: &NodeLabels, metric: Metric, on_edge: &OnEdge) -> Option<(f64, f64, usize)> {
+        let e = &self.graph.network.edges[s.edge];
+        let mut found: Option<(f64, f64, usize)> = None;
+        let mut consider = |cand: (f64, f64, usize)| {
+            let better = match found {
+                None => true,
+                Some(f) => cand.0.total_cmp(&f.0).then(cand.1.total_cmp(&f.1)).then(cand.2.cmp(&f.2)).is_lt(),
+            };
+            if better {
+                found = Some(cand);
+            }
+        };
+        for (node, at) in [(e.from, 0.0), (e.to, e.length_m)] {
+            let Some(centre) = labels.centre[node] else { continue };
+            let (x, y) = self.travel(s.offset_m, at);
+            if let Some((cost, metres)) = self.part(s.edge, x, y, metric) {
+                consider((cost + labels.cost[node], metres + labels.length_m[node], centre as usize));
+            }
+        }
+        for (ci, cs) in on_edge.0.get(&s.edge).into_iter().flatten() {
+            let (x, y) = self.travel(s.offset_m, cs.offset_m);
+            if let Some((cost, metres)) = self.part(s.edge, x, y, metric) {
+                let (_, leg_m) = self.leg(cs);
+                consider((cost + self.leg_cost(cs, metric), metres + leg_m, *ci));
+            }
+        }
+        found
+    }
 }
 
 fn summarise(mode: TravelMode, options: &CoverageOptions, access: &[OriginAccess]) -> CoverageSummary {

@@ -8,7 +8,11 @@
 //! - [`origins`] and [`snap`]: parcels or points as weighted origins, snapped to the nearest edge;
 //! - [`paths`]: one multi-source Dijkstra from all centres at once;
 //! - [`coverage`]: per origin its nearest centre, time and distances; shares covered; catchments;
-//! - [`source`]: reading the layers from a [`urbis_store::Store`].
+//! - [`isochrone`]: what one centre reaches within each cutoff, as polygons;
+//! - [`location`]: where to put new centres (maximal covering: greedy, swaps, exact);
+//! - [`source`]: reading the layers from a [`urbis_store::Store`];
+//! - [`run`]: a whole run over a store (report, isochrones, uncovered areas, suggestions) and
+//!   its results written to the `coverage_results` layer.
 //!
 //! ```
 //! use geo::{line_string, Geometry, MultiLineString, point};
@@ -29,10 +33,13 @@
 
 pub mod coverage;
 pub mod graph;
+pub mod isochrone;
+pub mod location;
 pub mod mode;
 pub mod network;
 pub mod origins;
 pub mod paths;
+pub mod run;
 pub mod snap;
 pub mod source;
 
@@ -56,6 +63,10 @@ pub enum AnalysisError {
     NoUsableCentre { centres: usize, mode: TravelMode, max_snap_m: f64, first: Option<String> },
     #[error("there is no service centre{} to measure access to", if kinds.is_empty() { String::new() } else { format!(" of kind {}", kinds.join(" or ")) })]
     NoCentres { kinds: Vec<String> },
+    #[error("{what}: {reason}")]
+    InvalidInput { what: String, reason: String },
+    #[error("the integer programme could not be solved: {reason}")]
+    Solver { reason: String },
     #[error("reading layer {layer}: {reason}")]
     Store { layer: String, reason: String },
 }

@@ -454,3 +454,194 @@ fn a_piece_shorter_than_the_tolerance_between_two_junctions_collapses_into_one()
     );
     assert_eq!((n.edges.len(), n.nodes.len(), r.components.count), (4, 5, 1));
 }
+
+/// A 5 × 5 street grid (edges of 1/128 degree, about 870 m: 10.9 minutes on foot), a detached
+/// street far to the east, residents at junctions, and the run's figures recomputed by brute
+/// force: all-pairs times by Floyd–Warshall, the best sites by trying every pair.
+mod whole_run {
+    use geo::{Contains, Polygon};
+
+    use super::*;
+    use crate::run::{compute, CandidateSource, CoverageRunRequest, NoProgress};
+    use crate::source::CityCoverageRequest;
+
+    fn grid() -> Vec<Feature> {
+        let mut roads = vec![];
+        for i in 0..5 {
+            for j in 0..4 {
+                let (i, j) = (i as f64, j as f64);
+                roads.push(road(&format!("h{i}{j}"), &[(j, i), (j + 1.0, i)]));
+                roads.push(road(&format!("v{i}{j}"), &[(i, j), (i, j + 1.0)]));
+            }
+        }
+        // Detached: no junction with the grid.
+        roads.push(road("island", &[(20., 0.), (21., 0.)]));
+        roads
+    }
+
+    fn resident(id: &str, x: f64, y: f64, people: f64) -> Feature {
+        point(id, x, y).with("population", people)
+    }
+
+    fn request(minutes: f64, suggest: usize) -> CoverageRunRequest {
+        let mut city = CityCoverageRequest { mode: TravelMode::Walk, ..CityCoverageRequest::default() };
+        city.coverage =
+            CoverageOptions { minutes, km: 1.0, access_leg: AccessLeg::Ignored, ..CoverageOptions::default() };
+        CoverageRunRequest {
+            city,
+            cutoffs_min: vec![10.0, 25.0],
+            suggest,
+            candidates: CandidateSource::Layer { layer: "service_centres".into(), kind: None },
+            ..CoverageRunRequest::default()
+        }
+    }
+
+    /// Minutes between every pair of junctions of the grid, by Floyd–Warshall.
+    fn all_pairs() -> Vec<Vec<f64>> {
+        let id = |x: usize, y: usize| y * 5 + x;
+        let mut d = vec![vec![f64::INFINITY; 25]; 25];
+        for (a, row) in d.iter_mut().enumerate() {
+            row[a] = 0.0;
+        }
+        for y in 0..5 {
+            for x in 0..5 {
+                for (nx, ny) in [(x + 1, y), (x, y + 1)] {
+                    if nx < 5 && ny < 5 {
+                        let m = metres((x as f64, y as f64), (nx as f64, ny as f64)) / WALK / 60.0;
+                        d[id(x, y)][id(nx, ny)] = m;
+                        d[id(nx, ny)][id(x, y)] = m;
+                    }
+                }
+            }
+        }
+        for k in 0..25 {
+            for i in 0..25 {
+                for j in 0..25 {
+                    if d[i][k] + d[k][j] < d[i][j] {
+                        d[i][j] = d[i][k] + d[k][j];
+                    }
+                }
+            }
+        }
+        d
+    }
+
+    #[test]
+    fn figures_recomputed_by_brute_force() {
+        let roads = grid();
+        let d = all_pairs();
+        let at_node = |n: usize| ((n % 5) as f64, (n / 5) as f64);
+        // A resident at every junction, n + 1 people at junction n; one on the island.
+        let mut parcels: Vec<Feature> =
+            (0..25).map(|n| resident(&format!("p{n:02}"), at_node(n).0, at_node(n).1, n as f64 + 1.0)).collect();
+        parcels.push(resident("p-island", 20.5, 0.0, 7.0));
+        let centres = vec![point("c0", 0., 0.), point("c1", 4., 4.), point("c-far", 50., 50.)];
+        let sites: Vec<Feature> = (0..25).map(|n| point(&format!("s{n:02}"), at_node(n).0, at_node(n).1)).collect();
+        let minutes = 25.0;
+        let run = compute(&request(minutes, 2), &roads, &parcels, &centres, &sites, &NoProgress).unwrap();
+        let r = &run.report;
+        let centre_nodes = [0usize, 24];
+        let time = |n: usize| centre_nodes.iter().map(|&c| d[n][c]).fold(f64::INFINITY, f64::min);
+        let covered: Vec<usize> = (0..25).filter(|&n| time(n) <= minutes).collect();
+        assert_eq!(r.summary.by_time.origins, covered.len());
+        assert!(close(r.summary.by_time.weight, covered.iter().map(|&n| n as f64 + 1.0).sum()));
+        // The island's resident is unreached and said so; the far centre is left out and said so.
+        assert_eq!(r.summary.unreached.origins, 1);
+        let island = run.features.iter().find(|f| f.id == "access-p-island").unwrap();
+        assert!(island.text("unreached").unwrap().contains("from the nearest road"), "{island:?}");
+        assert!(r.centres[2].unusable.as_deref().unwrap().contains("from the nearest road"));
+        // Per centre and cutoff: origins reached, and isochrones that hold the nodes they claim.
+        for (ci, &c) in centre_nodes.iter().enumerate() {
+            for reach in &r.centres[ci].reach {
+                let want = (0..25).filter(|&n| d[n][c] <= reach.minutes).count();
+                assert_eq!(reach.origins, want, "centre {ci} at {} min", reach.minutes);
+                assert_eq!(reach.nodes, want);
+                let iso =
+                    run.features.iter().find(|f| f.id == format!("isochrone-c{ci}-{}min", reach.minutes)).unwrap();
+                let Some(Geometry::MultiPolygon(poly)) = &iso.geometry else { panic!() };
+                for n in (0..25).filter(|&n| d[n][c] <= reach.minutes) {
+                    assert!(poly.contains(&Point(at(at_node(n).0, at_node(n).1))), "node {n}");
+                }
+                // And no junction beyond reach lies inside (the strokes are 40 m wide).
+                for n in (0..25).filter(|&n| d[n][c] > reach.minutes) {
+                    assert!(!poly.contains(&Point(at(at_node(n).0, at_node(n).1))), "node {n}");
+                }
+            }
+            // Closing it loses what no other centre covers.
+            let other = centre_nodes[1 - ci];
+            let lost: f64 =
+                (0..25).filter(|&n| d[n][c] <= minutes && d[n][other] > minutes).map(|n| n as f64 + 1.0).sum();
+            assert!(close(r.centres[ci].closure_loss_weight, lost));
+        }
+        // Uncovered: the grid residents beyond 25 minutes and 1 km, and the island's.
+        let uncovered = (0..25).filter(|&n| time(n) > minutes).count() + 1;
+        assert_eq!(r.uncovered.parcels, uncovered);
+        // The best two new sites, by trying every pair.
+        let s = r.suggestion.as_ref().unwrap();
+        let gain = |a: usize, b: usize| -> f64 {
+            (0..25)
+                .filter(|&n| time(n) > minutes && (d[n][a] <= minutes || d[n][b] <= minutes))
+                .map(|n| n as f64 + 1.0)
+                .sum()
+        };
+        let best = (0..25).flat_map(|a| (0..25).map(move |b| (a, b))).map(|(a, b)| gain(a, b)).fold(0.0, f64::max);
+        assert!(close(s.exact.as_ref().unwrap().covered_weight, best), "{s:?} vs {best}");
+        assert_eq!(s.exact_proven_optimal, Some(true));
+        assert!(s.swapped.covered_weight <= best + 1e-9 && s.greedy.covered_weight <= s.swapped.covered_weight + 1e-9);
+        assert_eq!(s.unreachable_origins, 0, "the island resident is not demand: no road reaches it");
+        let gains: f64 = s.greedy.sites.iter().map(|x| x.gain).sum();
+        assert!(close(gains, s.greedy.covered_weight));
+        // Same inputs, same outputs.
+        let again = compute(&request(minutes, 2), &roads, &parcels, &centres, &sites, &NoProgress).unwrap();
+        assert_eq!(again, run);
+    }
+
+    #[test]
+    fn uncovered_areas_are_the_union_of_the_uncovered_parcels() {
+        let square = |id: &str, x: f64, y: f64| {
+            let r = 0.1;
+            let ring = vec![at(x - r, y - r), at(x + r, y - r), at(x + r, y + r), at(x - r, y + r), at(x - r, y - r)];
+            Feature::new(id, Some(Geometry::Polygon(Polygon::new(LineString(ring), vec![]))))
+        };
+        // Two touching parcels far from the centre (one area), one near it, one without geometry.
+        let parcels =
+            vec![square("a", 4.0, 4.0), square("b", 4.2, 4.0), square("near", 0.0, 0.0), Feature::new("none", None)];
+        let run = compute(&request(15.0, 0), &grid(), &parcels, &[point("c0", 0., 0.)], &[], &NoProgress).unwrap();
+        let r = &run.report;
+        assert_eq!(r.parcel_problems.len(), 1);
+        assert_eq!((r.parcel_problems[0].id.as_str(), r.parcel_problems[0].reason.as_str()), ("none", "no geometry"));
+        assert_eq!((r.uncovered.parcels, r.uncovered.polygons), (2, 1));
+        let area = |id: &str| {
+            use geo::GeodesicArea;
+            parcels.iter().find(|p| p.id == id).unwrap().geometry.as_ref().unwrap().geodesic_area_unsigned() / 1e6
+        };
+        assert!((r.uncovered.area_km2 - area("a") - area("b")).abs() < 1e-6, "{:?}", r.uncovered);
+    }
+
+    #[test]
+    fn failures_are_reported_by_name() {
+        let parcels = vec![resident("p", 1., 1., 1.)];
+        // Every centre far from the roads.
+        let err =
+            compute(&request(25.0, 0), &grid(), &parcels, &[point("far", 50., 50.)], &[], &NoProgress).unwrap_err();
+        assert!(matches!(err, AnalysisError::NoUsableCentre { .. }), "{err}");
+        assert!(err.to_string().contains("far:"), "{err}");
+        // A mode with zero speed.
+        let mut req = request(25.0, 0);
+        req.city.speeds.walk_kmh = 0.0;
+        let err = compute(&req, &grid(), &parcels, &[point("c", 0., 0.)], &[], &NoProgress).unwrap_err();
+        assert_eq!(err.to_string(), "walking speed (km/h) must be a finite number above zero, got 0");
+        // No centre at all, bad cutoffs, a bad grid.
+        let err = compute(&request(25.0, 0), &grid(), &parcels, &[], &[], &NoProgress).unwrap_err();
+        assert!(matches!(err, AnalysisError::NoCentres { .. }));
+        let mut req = request(25.0, 0);
+        req.cutoffs_min = vec![10.0, -5.0];
+        let err = compute(&req, &grid(), &parcels, &[point("c", 0., 0.)], &[], &NoProgress).unwrap_err();
+        assert_eq!(err.to_string(), "isochrone cutoff (minutes) must be a finite number above zero, got -5");
+        // Roads none of which can be used.
+        let err =
+            compute(&request(25.0, 0), &[Feature::new("r", None)], &parcels, &[point("c", 0., 0.)], &[], &NoProgress)
+                .unwrap_err();
+        assert!(matches!(err, AnalysisError::NoNetwork { .. }), "{err}");
+    }
+}

@@ -21,10 +21,11 @@ pub enum LayerId {
     Procedures,
     Permits,
     PermitEvents,
+    CoverageResults,
 }
 
 impl LayerId {
-    pub const ALL: [LayerId; 10] = [
+    pub const ALL: [LayerId; 11] = [
         LayerId::Parcels,
         LayerId::ZoningDistricts,
         LayerId::ZoningOverlays,
@@ -35,6 +36,7 @@ impl LayerId {
         LayerId::Procedures,
         LayerId::Permits,
         LayerId::PermitEvents,
+        LayerId::CoverageResults,
     ];
 
     /// The table name, also the layer's name on the command line and in URLs.
@@ -54,6 +56,7 @@ impl LayerId {
             LayerId::Procedures => &PROCEDURES,
             LayerId::Permits => &PERMITS,
             LayerId::PermitEvents => &PERMIT_EVENTS,
+            LayerId::CoverageResults => &COVERAGE_RESULTS,
         }
     }
 
@@ -358,6 +361,34 @@ pub static PERMIT_EVENTS: LayerSchema = LayerSchema {
         f("actor", Text, "who did it"),
         f("note", Text, "note or reasons"),
         f("hash", Text, "hash over the previous event's hash and this event"),
+    ],
+};
+
+/// The last service-access run (urbis-analysis), in one layer so that a run replaces the previous
+/// one in a single transaction: `kind` tells the isochrones, the uncovered areas and the
+/// per-parcel access apart.
+pub static COVERAGE_RESULTS: LayerSchema = LayerSchema {
+    table: "coverage_results",
+    title: "Service-access coverage",
+    description: "The last coverage run: isochrones per centre and cutoff, uncovered areas, and every parcel's access.",
+    geometry: GeometryKind::Geometry,
+    geometry_required: true,
+    fields: &[
+        req("kind", Text, "isochrone, uncovered or access"),
+        f("mode", Text, "travel mode: walk, cycle or drive"),
+        f("centre", Text, "isochrone: its centre; access: the nearest centre by time"),
+        f("minutes", Real, "isochrone: its cutoff; uncovered: the time limit"),
+        f("km", Real, "uncovered: the distance limit"),
+        f("parcel", Text, "access: the parcel"),
+        f("weight", Real, "access: the parcel's weight (population); isochrone: the weight within it"),
+        f("time_min", Real, "access: minutes to the nearest centre"),
+        f("network_km", Real, "access: network kilometres to the nearest centre by distance"),
+        f("straight_km", Real, "access: straight-line kilometres to the nearest centre"),
+        f("straight_centre", Text, "access: the nearest centre in a straight line"),
+        f("covered_time", Boolean, "access: within the time limit"),
+        f("covered_km", Boolean, "access: within the distance limit on the network"),
+        f("unreached", Text, "access: why no centre can be reached"),
+        f("area_km2", Real, "isochrone, uncovered: area"),
     ],
 };
 

@@ -16,7 +16,7 @@ use crate::TileError;
 pub const TILE_PIXELS: f64 = 256.0;
 
 /// The definitions in `tiles/`, as compiled in.
-const BUILT_IN: [(&str, &str); 8] = [
+const BUILT_IN: [(&str, &str); 9] = [
     ("parcels.toml", include_str!("../../../tiles/parcels.toml")),
     ("zoning_districts.toml", include_str!("../../../tiles/zoning_districts.toml")),
     ("zoning_overlays.toml", include_str!("../../../tiles/zoning_overlays.toml")),
@@ -25,6 +25,7 @@ const BUILT_IN: [(&str, &str); 8] = [
     ("service_centres.toml", include_str!("../../../tiles/service_centres.toml")),
     ("buildings.toml", include_str!("../../../tiles/buildings.toml")),
     ("permits.toml", include_str!("../../../tiles/permits.toml")),
+    ("coverage_results.toml", include_str!("../../../tiles/coverage_results.toml")),
 ];
 
 /// One layer's file, as written.
