@@ -7,6 +7,7 @@
 //! No HTTP here: `urbis-server` serves what this crate makes.
 
 pub mod config;
+pub mod export;
 pub mod geometry;
 pub mod tms;
 
@@ -37,6 +38,8 @@ pub enum TileError {
     Store(#[from] StoreError),
     #[error("encoding a tile failed: {0}")]
     Encode(String),
+    #[error("writing {path}: {message}")]
+    Export { path: String, message: String },
 }
 
 /// An encoded tile.

@@ -4,6 +4,7 @@
 mod config;
 mod demo;
 mod progress;
+mod tiles_export;
 mod web;
 
 use std::path::{Path, PathBuf};
@@ -107,6 +108,11 @@ enum Command {
     Layers {
         #[arg(long, env = "URBIS_STORE")]
         store: Option<String>,
+    },
+    /// Vector tile archives: `urbis tiles export --format mbtiles|pmtiles …`.
+    Tiles {
+        #[command(subcommand)]
+        action: tiles_export::TilesAction,
     },
 }
 
@@ -229,6 +235,10 @@ async fn main() -> anyhow::Result<()> {
             for c in store.layers().await? {
                 println!("{:<18} {:>8}", c.layer.name(), c.count);
             }
+        }
+        Command::Tiles { action: tiles_export::TilesAction::Export(args) } => {
+            let store = open(store_location(args.store.clone(), &file)?).await?;
+            tiles_export::export(&*store, args).await?;
         }
     }
     Ok(())
