@@ -78,6 +78,20 @@ fn demo_store(dir: &Path, postgis: bool) -> String {
     url
 }
 
+/// A store holding only the demo's zoning districts: enough for the styles' TileJSON.
+fn zoning_store(dir: &Path, postgis: bool) -> String {
+    let store = if postgis {
+        let url = tokio::runtime::Runtime::new().unwrap().block_on(support::fresh_database());
+        let (ok, out, err) = run(urbis().args(["migrate", "--store", &url]));
+        assert!(ok, "{out}{err}");
+        url
+    } else {
+        dir.join("zoning.gpkg").display().to_string()
+    };
+    binary::import_zoning(&store);
+    store
+}
+
 macro_rules! on_both_kinds {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
@@ -103,7 +117,7 @@ on_both_kinds!(styles_pass_the_maplibre_validator_and_their_resources_are_served
 fn styles_pass_the_maplibre_validator_and_their_resources_are_served(postgis: bool) {
     let validator = node_modules().join(".bin/gl-style-validate");
     let dir = tempfile::tempdir().unwrap();
-    let store = demo_store(dir.path(), postgis);
+    let store = zoning_store(dir.path(), postgis);
     let server = start_server(Path::new(&store), &["--web-dir", web_dir().to_str().unwrap()]);
     let base = &server.url;
 

@@ -35,7 +35,9 @@ pub struct Glyphs {
     dir: PathBuf,
     /// Font name → file, read from the folder on first use.
     fonts: OnceCell<BTreeMap<String, PathBuf>>,
-    rendered: Mutex<HashMap<(String, u32), Bytes>>,
+    /// (font name, first code point) → its glyphs. Kept per font, not per requested stack, so
+    /// that the cache is bounded by the folder's fonts (256 ranges each; DejaVu fills few).
+    rendered: Mutex<HashMap<(String, u32), pbf_font_tools::Glyphs>>,
 }
 
 impl Glyphs {
@@ -58,10 +60,6 @@ impl Glyphs {
     /// The glyphs `start..=start+255` of the fonts named in `stack` (comma-separated; the first
     /// font that has a glyph gives it), as protobuf.
     pub async fn range(&self, stack: &str, start: u32) -> Result<Bytes, ApiError> {
-        let key = (stack.to_string(), start);
-        if let Some(b) = self.rendered.lock().map_err(|_| poisoned())?.get(&key) {
-            return Ok(b.clone());
-        }
         let fonts = self.fonts().await?;
         let names: Vec<&str> = stack.split(',').map(str::trim).collect();
         if names.len() > MAX_STACK {
@@ -70,20 +68,42 @@ impl Glyphs {
                 message: format!("{} fonts named; at most {MAX_STACK}", names.len()),
             });
         }
-        let mut files = vec![];
-        for name in &names {
-            let file = fonts.get(*name).ok_or_else(|| {
+        let mut ranges = vec![];
+        for name in names {
+            let file = fonts.get(name).ok_or_else(|| {
                 let known: Vec<&str> = fonts.keys().map(String::as_str).collect();
                 ApiError::NotFound(format!("no font `{name}`; the fonts are {}", known.join(", ")))
             })?;
-            files.push(file.clone());
+            ranges.push(self.font_range(name, file, start).await?);
         }
-        let bytes = tokio::task::spawn_blocking(move || render(&files, start))
-            .await
-            .map_err(|e| ApiError::Internal(format!("rendering glyphs: {e}")))??;
-        let bytes = Bytes::from(bytes);
-        self.rendered.lock().map_err(|_| poisoned())?.insert(key, bytes.clone());
-        Ok(bytes)
+        let end = start + 255;
+        // A range no font covers is a valid, empty answer (MapLibre asks for the ranges of every
+        // character in a label, whether a font has them or not).
+        let glyphs = pbf_font_tools::combine_glyphs(ranges).unwrap_or_else(|| pbf_font_tools::Glyphs {
+            stacks: vec![pbf_font_tools::Fontstack {
+                name: stack.into(),
+                range: format!("{start}-{end}"),
+                glyphs: vec![],
+            }],
+        });
+        Ok(Bytes::from(glyphs.encode_to_vec()))
+    }
+
+    /// One font's glyphs from `start`, rendered once.
+    async fn font_range(&self, name: &str, file: &Path, start: u32) -> Result<pbf_font_tools::Glyphs, ApiError> {
+        let key = (name.to_string(), start);
+        if let Some(g) = self.rendered.lock().map_err(|_| poisoned())?.get(&key) {
+            return Ok(g.clone());
+        }
+        let file = file.to_path_buf();
+        let glyphs = tokio::task::spawn_blocking(move || {
+            pbf_font_tools::glyph_range_for_font(&file, start, start + 255, SIZE, RADIUS, CUTOFF)
+                .map_err(|e| ApiError::Internal(format!("rendering {} from {start}: {e}", file.display())))
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("rendering glyphs: {e}")))??;
+        self.rendered.lock().map_err(|_| poisoned())?.insert(key, glyphs.clone());
+        Ok(glyphs)
     }
 }
 
@@ -120,26 +140,6 @@ fn scan(dir: &Path) -> Result<BTreeMap<String, PathBuf>, ApiError> {
         return Err(ApiError::Internal(format!("no TrueType font in {}", dir.display())));
     }
     Ok(out)
-}
-
-fn render(files: &[PathBuf], start: u32) -> Result<Vec<u8>, ApiError> {
-    let end = start + 255;
-    let mut ranges = vec![];
-    for file in files {
-        let glyphs = pbf_font_tools::glyph_range_for_font(file, start, end, SIZE, RADIUS, CUTOFF)
-            .map_err(|e| ApiError::Internal(format!("rendering {} {start}-{end}: {e}", file.display())))?;
-        ranges.push(glyphs);
-    }
-    // A range no font covers is a valid, empty answer (MapLibre asks for the ranges of every
-    // character in a label, whether a font has them or not).
-    let glyphs = pbf_font_tools::combine_glyphs(ranges).unwrap_or_else(|| pbf_font_tools::Glyphs {
-        stacks: vec![pbf_font_tools::Fontstack {
-            name: String::new(),
-            range: format!("{start}-{end}"),
-            glyphs: vec![],
-        }],
-    });
-    Ok(glyphs.encode_to_vec())
 }
 
 pub fn routes(glyphs: Arc<Glyphs>) -> Router<crate::AppState> {
