@@ -41,6 +41,8 @@ pub fn install(dir: &Path) -> anyhow::Result<()> {
     let status = Command::new("npm")
         .args(["ci", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error"])
         .current_dir(dir)
+        // npm's report goes to stderr: stdout's first line is the server's address.
+        .stdout(std::io::stderr())
         .status()
         .context("running npm (install Node.js and npm to serve the map)")?;
     if !status.success() {
