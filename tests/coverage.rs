@@ -18,6 +18,7 @@ use urbis_store::Store;
 on_both_stores!(
     (store, dir) => (&*store);
     cambridge_network_and_coverage,
+    cambridge_coverage_run,
 );
 
 #[cfg(feature = "postgis-tests")]
@@ -338,4 +339,117 @@ async fn shortest_paths_agree_with_pgrouting(store: &dyn Store) {
         eprintln!("{mode}: pgRouting agrees on {compared} sampled costs and {} reached junctions", reached.len());
     }
     let _ = db.close().await;
+}
+
+/// A whole run on the demo city: isochrones that hold every junction they claim, closure losses
+/// and suggested sites re-checked by plain coverage runs with a centre taken out or the sites
+/// added, results written to the store (replacing the last run in one transaction, or not at
+/// all), and the same inputs giving the same outputs.
+async fn cambridge_coverage_run(store: &dyn Store) {
+    use geo::Contains;
+    use urbis_analysis::isochrone::isochrones;
+    use urbis_analysis::run::{run, write, CandidateSource, CoverageRunRequest, NoProgress};
+
+    load_city(store).await;
+    load_parcels(store).await;
+    let options = CoverageOptions { minutes: 10.0, km: 1.0, ..CoverageOptions::default() };
+    let mut request = CoverageRunRequest {
+        cutoffs_min: vec![5.0, 10.0],
+        suggest: 3,
+        candidates: CandidateSource::Grid { spacing_m: 500.0 },
+        ..CoverageRunRequest::default()
+    };
+    request.city.mode = TravelMode::Walk;
+    request.city.coverage = options.clone();
+    let t0 = std::time::Instant::now();
+    let result = run(store, &request, &NoProgress).await.unwrap();
+    eprintln!("run: {:?}", t0.elapsed());
+    let r = &result.report;
+    let city =
+        city_coverage(store, &CityCoverageRequest { coverage: options.clone(), ..request.city.clone() }).await.unwrap();
+    assert_eq!(r.summary, city.coverage.summary);
+    eprintln!(
+        "walk 10 min: {:.4} of parcels; uncovered {:?}; closure {:?}; suggestion {:?}",
+        r.summary.by_time.origin_share,
+        r.uncovered,
+        r.least_loss_closure,
+        r.suggestion.as_ref().map(|s| (&s.greedy, &s.swapped, &s.exact, s.gap, s.unreachable_origins))
+    );
+
+    // Isochrones: every claimed junction inside; every junction whose nearest centre is this one
+    // within the cutoff (the multi-source search) claimed.
+    let roads = read_layer(store, LayerId::Roads).await.unwrap();
+    let net = RoadNetwork::from_roads(&roads, &NetworkOptions::default()).unwrap();
+    let graph = net.graph(TravelMode::Walk, &Speeds::default()).unwrap();
+    let labels = &city.coverage.nodes_by_time;
+    for (ci, c) in city.coverage.centres.iter().enumerate() {
+        let (Some(snap), None) = (&c.snap, &c.unusable) else { continue };
+        for iso in isochrones(&graph, &options, snap, ci, &request.cutoffs_min, request.isochrone_buffer_m) {
+            for &n in &iso.nodes {
+                assert!(
+                    iso.polygon.contains(&geo::Point(net.nodes[n].position)),
+                    "{} {} min: node {n}",
+                    c.id,
+                    iso.minutes
+                );
+            }
+            for n in 0..net.nodes.len() {
+                if labels.centre[n] == Some(ci as u32) && labels.cost[n] <= iso.minutes * 60.0 {
+                    assert!(iso.nodes.contains(&n), "{} {} min: node {n}", c.id, iso.minutes);
+                }
+            }
+        }
+    }
+    let isochrone_count = result.features.iter().filter(|f| f.text("kind") == Some("isochrone")).count();
+    assert_eq!(isochrone_count, 15 * 2);
+
+    eprintln!("isochrones checked: {:?}", t0.elapsed());
+    // Closing a centre loses exactly what a run without it no longer covers.
+    let parcels = Origins::from_parcels(&read_layer(store, LayerId::Parcels).await.unwrap(), ParcelWeight::Auto);
+    // (Three of them, the least-loss one among them, to keep the test short.)
+    let least = r.centres.iter().position(|c| Some(&c.id) == r.least_loss_closure.as_ref()).unwrap();
+    for (ci, centre) in city.centres.origins.iter().enumerate().filter(|(i, _)| [0, 7, least].contains(i)) {
+        let mut fewer = city.centres.clone();
+        fewer.origins.remove(ci);
+        let without = coverage(&graph, &parcels, &fewer, &options).unwrap();
+        let lost = r.summary.by_time.weight - without.summary.by_time.weight;
+        assert!((r.centres[ci].closure_loss_weight - lost).abs() < 1e-6, "{}: {lost}", centre.id);
+    }
+    eprintln!("closures checked: {:?}", t0.elapsed());
+    // The suggested sites, added as centres, cover what the report says.
+    let s = r.suggestion.as_ref().unwrap();
+    for solution in [Some(&s.greedy), Some(&s.swapped), s.exact.as_ref()].into_iter().flatten() {
+        let mut more = city.centres.clone();
+        for site in &solution.sites {
+            more.origins.push(urbis_analysis::Origin {
+                id: site.id.clone(),
+                point: geo::Point::new(site.lon, site.lat),
+                weight: 1.0,
+            });
+        }
+        let with = coverage(&graph, &parcels, &more, &options).unwrap();
+        let gained = with.summary.by_time.weight - r.summary.by_time.weight;
+        assert!((gained - solution.covered_weight).abs() < 1e-6, "{gained} vs {:?}", solution);
+    }
+    assert!(s.exact.as_ref().unwrap().covered_weight >= s.swapped.covered_weight - 1e-9);
+    assert!(s.swapped.covered_weight >= s.greedy.covered_weight - 1e-9);
+
+    eprintln!("suggestions checked: {:?}", t0.elapsed());
+    // Written in one transaction, replacing the last run; a failing write leaves it as it was.
+    let n = write(store, &result).await.unwrap();
+    assert_eq!(n as usize, result.features.len());
+    let stored = store.count(LayerId::CoverageResults, &urbis_store::Query::all()).await.unwrap();
+    assert_eq!(stored as usize, result.features.len());
+    let mut broken = result.clone();
+    broken.features.truncate(3);
+    broken.features.push(broken.features[0].clone());
+    assert!(write(store, &broken).await.is_err());
+    let stored = store.count(LayerId::CoverageResults, &urbis_store::Query::all()).await.unwrap();
+    assert_eq!(stored as usize, result.features.len());
+    let back = store.get(LayerId::CoverageResults, &result.features[0].id).await.unwrap().unwrap();
+    assert_eq!(back.text("kind"), result.features[0].text("kind"));
+
+    // Same inputs, same outputs.
+    let again = run(store, &request, &NoProgress).await.unwrap();
+    assert_eq!(again, result);
 }
