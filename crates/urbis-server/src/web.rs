@@ -70,7 +70,7 @@ async fn file(State(dir): State<Arc<PathBuf>>, request: Request) -> Response {
         return page(State(dir)).await;
     }
     let (root, rest) = match path.strip_prefix("/vendor/maplibre-gl") {
-        Some(rest) if rest.is_empty() => (WebAssets::maplibre_dir(&dir), "/".to_string()),
+        Some("") => (WebAssets::maplibre_dir(&dir), "/".to_string()),
         Some(rest) => (WebAssets::maplibre_dir(&dir), rest.to_string()),
         None => (dir.to_path_buf(), path),
     };
