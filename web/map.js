@@ -171,6 +171,13 @@ function layersThatExist(ids) {
 }
 
 function showAt(point) {
+  // A point drawn over a parcel (a dossier, a hydrant) is what a click on it means.
+  const pointLayers = layersThatExist(state.metadata["urbis:queryable"] || []).filter((id) => map.getLayer(id).type === "circle");
+  const points = pointLayers.length ? map.queryRenderedFeatures(point, { layers: pointLayers }) : [];
+  if (points.length) {
+    showFeatures(points);
+    return;
+  }
   const parcelLayer = state.metadata["urbis:parcels"];
   const parcels = parcelLayer && map.getLayer(parcelLayer) ? map.queryRenderedFeatures(point, { layers: [parcelLayer] }) : [];
   if (parcels.length) {
@@ -184,6 +191,11 @@ function showAt(point) {
     $("report-body").innerHTML = `<p class="muted">No parcel here at this zoom. Zoom in to pick a parcel.</p>`;
     return;
   }
+  showFeatures(found);
+}
+
+/** The tile attributes of what was clicked (the tiles carry more of them the closer the zoom). */
+function showFeatures(found) {
   $("report-title").textContent = "Here";
   $("report-body").innerHTML = found
     .slice(0, 5)
@@ -289,9 +301,9 @@ async function search(text) {
   try {
     features = (await getJson(`/collections/parcels/items?code=${encodeURIComponent(q)}&limit=20&${properties}`)).features;
     if (!features.length) {
-      // Addresses are upper case in the assessor's data; CQL2 LIKE wildcards are left out of the text.
-      const words = q.toUpperCase().replace(/[%_]/g, " ").replace(/'/g, "''");
-      const filter = `address LIKE '%${words}%'`;
+      // Any case; CQL2 LIKE's wildcards in the text are taken as spaces.
+      const words = q.replace(/[%_]/g, " ").replace(/'/g, "''");
+      const filter = `CASEI(address) LIKE CASEI('%${words}%')`;
       features = (await getJson(`/collections/parcels/items?filter=${encodeURIComponent(filter)}&limit=20&sortby=address&${properties}`))
         .features;
     }

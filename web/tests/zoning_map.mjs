@@ -151,6 +151,27 @@ try {
   });
   summary.searched = target.code;
 
+  // Search by its address, in lower case: the parcel is found (alone, or in the list).
+  const address = await page.locator("#report-body dd").nth(1).innerText();
+  check(address && address !== "—", `the report shows no address for ${target.code}`);
+  // The title still names the parcel from the search before: blank it, so that only this
+  // search can name it again.
+  await page.evaluate(() => {
+    document.getElementById("report-title").textContent = "";
+  });
+  await page.fill("#search-input", address.toLowerCase());
+  await page.press("#search-input", "Enter");
+  await page.waitForFunction(
+    (code) => {
+      const results = document.getElementById("results");
+      const inList = !results.hidden && results.textContent.includes(code);
+      return inList || document.getElementById("report-title").textContent.includes(code);
+    },
+    target.code,
+    { timeout: 15_000 },
+  );
+  summary.searchedAddress = address;
+
   // The layer switcher hides the overlays; the map switch shows the cadastre.
   await page.getByLabel("Overlay districts").uncheck();
   const visibility = await page.evaluate(() => window.urbisMap.getLayoutProperty("overlays-outline", "visibility"));
