@@ -91,6 +91,25 @@ try {
   const legend = await page.locator("#legend li").count();
   check(legend >= 6, `the legend has ${legend} entries`);
 
+  // Every control has a name a screen reader can say (a label, text or aria-label).
+  const unnamed = await page.evaluate(() =>
+    [...document.querySelectorAll("input, button, select")]
+      .filter((el) => !(el.labels && el.labels.length) && !el.textContent.trim() && !el.getAttribute("aria-label") && !el.title)
+      .map((el) => el.outerHTML.slice(0, 80)),
+  );
+  check(unnamed.length === 0, `controls without a name:\n${unnamed.join("\n")}`);
+
+  // The keyboard pans the map (focus on the map, an arrow key), and back.
+  const before = await page.evaluate(() => window.urbisMap.getCenter().lng);
+  await page.focus("#map canvas");
+  await page.keyboard.press("ArrowRight");
+  await page.waitForFunction((lng) => window.urbisMap.getCenter().lng > lng && !window.urbisMap.isMoving(), before, { timeout: 10_000 });
+  await page.keyboard.press("ArrowLeft");
+  await page.waitForFunction((lng) => Math.abs(window.urbisMap.getCenter().lng - lng) < 1e-6 && !window.urbisMap.isMoving(), before, {
+    timeout: 10_000,
+  });
+  await idle(page);
+
   // A point inside a parcel and inside exactly one zoning district, from the rendered tiles.
   const target = await page.evaluate(() => {
     const map = window.urbisMap;
