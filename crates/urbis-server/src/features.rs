@@ -233,9 +233,12 @@ pub fn api_document() -> Value {
     report["responses"]["404"] = error.clone();
     paths.insert("/parcels/{parcel}/report".into(), json!({ "get": report }));
     // The other parts' operations, merged path by path and method by method.
-    for fragment in
-        [crate::queryables::openapi_paths(), crate::transactions::openapi_paths(), crate::tiles::openapi_paths()]
-    {
+    for fragment in [
+        crate::queryables::openapi_paths(),
+        crate::transactions::openapi_paths(),
+        crate::tiles::openapi_paths(),
+        crate::permits::openapi_paths(),
+    ] {
         for (path, operations) in fragment.as_object().into_iter().flatten() {
             let entry = paths.entry(path.clone()).or_insert_with(|| json!({}));
             for (method, operation) in operations.as_object().into_iter().flatten() {

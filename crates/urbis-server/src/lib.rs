@@ -8,6 +8,7 @@ pub mod filter;
 mod geojson_out;
 mod glyphs;
 mod json_errors;
+pub mod permits;
 pub mod queryables;
 mod report;
 mod spatial;
@@ -59,6 +60,7 @@ pub fn router_with_web(store: Arc<dyn Store>, auth: auth::Auth, web: web::WebAss
         .merge(report::routes())
         .merge(queryables::routes())
         .merge(transactions::routes())
+        .merge(permits::routes())
         .merge(tiles::routes())
         .merge(web::routes(web))
         .with_state(AppState { store, auth: Arc::new(auth), tile_cache: Arc::new(tiles::TileCache::default()) })

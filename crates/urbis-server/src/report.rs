@@ -6,11 +6,10 @@
 use axum::extract::{Path, Query as UrlQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use geo::BooleanOps;
-use geo_types::{Geometry, MultiPolygon};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use urbis_core::geodesy::area_m2;
+use urbis_core::permits::check::{polygons, share_of_site};
 use urbis_core::{Feature, LayerId};
 use urbis_store::{AttributeFilter, Comparison, Query};
 
@@ -29,14 +28,6 @@ pub fn routes() -> Router<AppState> {
 struct ReportParams {
     /// How far to look for utilities, metres (default 30).
     utilities_m: Option<String>,
-}
-
-fn polygons(g: &Geometry) -> MultiPolygon {
-    match g {
-        Geometry::MultiPolygon(m) => m.clone(),
-        Geometry::Polygon(p) => MultiPolygon(vec![p.clone()]),
-        _ => MultiPolygon(vec![]),
-    }
 }
 
 fn round(x: f64, places: i32) -> f64 {
@@ -101,16 +92,13 @@ async fn report(
         },
     )?;
 
-    // Zoning: each district over the parcel, with the share of the parcel inside it.
+    // Zoning: each district over the parcel, with the share of the parcel inside it (the same
+    // measure the permits' parcel check uses).
     let mut zoning = vec![];
     for district in districts {
-        let share = district
-            .geometry
-            .as_ref()
-            .map(|g| area_m2(&Geometry::MultiPolygon(site.intersection(&polygons(g)))) / area.max(f64::MIN_POSITIVE))
-            .unwrap_or(0.0);
+        let share = district.geometry.as_ref().map(|g| share_of_site(&site, g)).unwrap_or(0.0);
         // A district that only touches the boundary does not zone the parcel.
-        if share > 0.001 {
+        if share > urbis_core::permits::check::MIN_SHARE {
             let mut f = feature_json(LayerId::ZoningDistricts, &district);
             f["share"] = json!(round(share.min(1.0), 3));
             f["geometry"] = Value::Null;

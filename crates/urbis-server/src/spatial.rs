@@ -79,7 +79,7 @@ fn whole(name: &'static str, text: Option<&str>, default: u64, max: u64) -> Resu
 }
 
 /// A GeoJSON geometry (or a Feature's geometry) from a request body, in WGS 84, checked.
-fn posted_geometry(body: &[u8]) -> Result<Geometry, ApiError> {
+pub(crate) fn posted_geometry(body: &[u8]) -> Result<Geometry, ApiError> {
     let bad = |message: String| ApiError::BadParameter { parameter: "body", message };
     let value: Value = serde_json::from_slice(body).map_err(|e| bad(format!("not JSON: {e}")))?;
     let geometry = match value.get("type").and_then(Value::as_str) {
