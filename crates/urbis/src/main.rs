@@ -114,6 +114,24 @@ enum Command {
         #[command(subcommand)]
         action: tiles_export::TilesAction,
     },
+    /// Audit the permits' records.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Check every dossier's hash-chained history; name the first broken link of each broken
+    /// chain and exit with an error if there is any.
+    Verify {
+        #[arg(long, env = "URBIS_STORE")]
+        store: Option<String>,
+        /// Only this dossier (its id).
+        #[arg(long)]
+        dossier: Option<String>,
+    },
 }
 
 #[tokio::main]
@@ -239,6 +257,27 @@ async fn main() -> anyhow::Result<()> {
         Command::Tiles { action: tiles_export::TilesAction::Export(args) } => {
             let store = open(store_location(args.store.clone(), &file)?).await?;
             tiles_export::export(&*store, args).await?;
+        }
+        Command::Audit { action: AuditAction::Verify { store, dossier } } => {
+            let store = open(store_location(store, &file)?).await?;
+            let report = urbis_server::permits::verify_all(store.as_ref(), dossier.as_deref()).await?;
+            for broken in &report.broken {
+                println!("BROKEN {broken}");
+            }
+            for orphan in &report.orphan_events {
+                println!("ORPHAN event `{orphan}`: its dossier does not exist");
+            }
+            println!(
+                "{} dossiers, {} histories, {} links checked: {} broken, {} orphan events",
+                report.dossiers,
+                report.chains,
+                report.links,
+                report.broken.len(),
+                report.orphan_events.len()
+            );
+            if !report.broken.is_empty() || !report.orphan_events.is_empty() {
+                bail!("{} dossier histories do not verify", report.broken.len() + report.orphan_events.len());
+            }
         }
     }
     Ok(())
