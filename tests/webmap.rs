@@ -54,16 +54,29 @@ fn get_json(url: &str) -> Value {
     serde_json::from_slice(&body).unwrap_or_else(|e| panic!("GET {url}: not JSON: {e}"))
 }
 
-/// The demo city, built once per test into `dir`; on PostGIS, its map layers copied from that
-/// GeoPackage into a fresh database (through `urbis import`, as a city would move to PostGIS).
+/// The demo city, built once for all the tests of this run (under the target's tmp folder); on
+/// PostGIS, its map layers copied from that GeoPackage into a fresh database (through
+/// `urbis import`, as a city would move to PostGIS).
 fn demo_store(dir: &Path, postgis: bool) -> String {
-    let gpkg = dir.join("demo.gpkg");
-    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-samples");
-    let (ok, out, err) =
-        run(urbis().args(["demo", "--no-serve", "--store"]).arg(&gpkg).arg("--data-samples").arg(&samples));
-    assert!(ok, "urbis demo: {out}{err}");
+    static DEMO: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let gpkg = DEMO.get_or_init(|| {
+        let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join("webmap");
+        std::fs::create_dir_all(&folder).unwrap();
+        let gpkg = folder.join("demo.gpkg");
+        let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-samples");
+        let (ok, out, err) = run(urbis()
+            .args(["demo", "--no-serve", "--rebuild", "--store"])
+            .arg(&gpkg)
+            .arg("--data-samples")
+            .arg(&samples));
+        assert!(ok, "urbis demo: {out}{err}");
+        gpkg
+    });
     if !postgis {
-        return gpkg.display().to_string();
+        // A copy of its own: the server of one test must not see another's writes.
+        let copy = dir.join("demo.gpkg");
+        std::fs::copy(gpkg, &copy).unwrap();
+        return copy.display().to_string();
     }
     let url = tokio::runtime::Runtime::new().unwrap().block_on(support::fresh_database());
     let (ok, out, err) = run(urbis().args(["migrate", "--store", &url]));
@@ -72,7 +85,7 @@ fn demo_store(dir: &Path, postgis: bool) -> String {
         let mapping = dir.join(format!("{layer}.toml"));
         std::fs::write(&mapping, format!("id = \"id\"\nsource_layer = \"{layer}\"\n")).unwrap();
         let (ok, out, err) =
-            run(urbis().args(["import", "--layer", layer, "--store", &url, "--map"]).arg(&mapping).arg(&gpkg));
+            run(urbis().args(["import", "--layer", layer, "--store", &url, "--map"]).arg(&mapping).arg(gpkg));
         assert!(ok, "copying {layer} to PostGIS: {out}{err}");
     }
     url
