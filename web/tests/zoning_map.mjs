@@ -25,26 +25,33 @@ function check(condition, message) {
   if (!condition) throw new Error(message);
 }
 
+// How long any one step may take (generous: CI runs the other tests on the same two cores).
+const TIMEOUT_MS = 60_000;
+
 // A view over central Cambridge (between Harvard and Central Squares) where parcels are drawn.
 const VIEW = "16/42.3702/-71.1105";
 
 /** Waits for the map's next `idle` (everything loaded and drawn). */
 async function idle(page) {
-  await page.waitForFunction(() => window.urbisMap && window.urbisMap.isStyleLoaded && window.urbisMap.isStyleLoaded(), null, {
-    timeout: 30_000,
-  });
+  await page.waitForFunction(() => window.urbisMap && window.urbisMap.isStyleLoaded && window.urbisMap.isStyleLoaded(), null);
   await page.evaluate(
-    () =>
-      new Promise((resolve) => {
+    (ms) =>
+      new Promise((resolve, reject) => {
         const map = window.urbisMap;
-        map.once("idle", resolve);
+        const timer = setTimeout(() => reject(new Error(`the map was not idle after ${ms} ms`)), ms);
+        map.once("idle", () => {
+          clearTimeout(timer);
+          resolve();
+        });
         map.triggerRepaint();
       }),
+    TIMEOUT_MS,
   );
 }
 
 /** Problems the page ran into: failed requests to urbis, and errors in the console. */
 function watch(page, problems) {
+  page.setDefaultTimeout(TIMEOUT_MS);
   page.on("response", (r) => {
     if (r.status() >= 400) problems.push(`${r.status()} ${r.url()}`);
   });
@@ -103,11 +110,9 @@ try {
   const before = await page.evaluate(() => window.urbisMap.getCenter().lng);
   await page.focus("#map canvas");
   await page.keyboard.press("ArrowRight");
-  await page.waitForFunction((lng) => window.urbisMap.getCenter().lng > lng && !window.urbisMap.isMoving(), before, { timeout: 10_000 });
+  await page.waitForFunction((lng) => window.urbisMap.getCenter().lng > lng && !window.urbisMap.isMoving(), before);
   await page.keyboard.press("ArrowLeft");
-  await page.waitForFunction((lng) => Math.abs(window.urbisMap.getCenter().lng - lng) < 1e-6 && !window.urbisMap.isMoving(), before, {
-    timeout: 10_000,
-  });
+  await page.waitForFunction((lng) => Math.abs(window.urbisMap.getCenter().lng - lng) < 1e-6 && !window.urbisMap.isMoving(), before);
   await idle(page);
 
   // A point inside a parcel and inside exactly one zoning district, from the rendered tiles.
@@ -132,7 +137,7 @@ try {
   check(target, "no point of the map is inside one parcel and one zoning district");
   const box = await page.locator("#map canvas").boundingBox();
   await page.mouse.click(box.x + target.x, box.y + target.y);
-  await page.waitForSelector("#report-zones", { timeout: 15_000 });
+  await page.waitForSelector("#report-zones");
   const zonesText = await page.locator("#report-zones").innerText();
   const title = await page.locator("#report-title").innerText();
   const zoneCodes = await page.locator("#report-zones .zone-code").allInnerTexts();
@@ -148,7 +153,7 @@ try {
   const again = await browser.newPage({ viewport: { width: 1024, height: 700 } });
   watch(again, problems);
   await again.goto(permalink);
-  await again.waitForSelector("#report-zones", { timeout: 15_000 });
+  await again.waitForSelector("#report-zones");
   check((await again.locator("#report-title").innerText()).includes(target.code), "the permalink did not reopen the parcel");
   await again.close();
 
@@ -158,16 +163,13 @@ try {
   await page.waitForFunction(
     (code) => !document.getElementById("results").hidden || document.getElementById("report-title").textContent.includes(code),
     target.code,
-    { timeout: 15_000 },
   );
   if (await page.locator("#results").isVisible()) {
     const first = page.locator("#results-list button").first();
     check((await first.innerText()).includes(target.code), "the search results do not list the code searched");
     await first.click();
   }
-  await page.waitForFunction((code) => document.getElementById("report-title").textContent.includes(code), target.code, {
-    timeout: 15_000,
-  });
+  await page.waitForFunction((code) => document.getElementById("report-title").textContent.includes(code), target.code);
   summary.searched = target.code;
 
   // Search by its address, in lower case: the parcel is found (alone, or in the list).
@@ -187,7 +189,6 @@ try {
       return inList || document.getElementById("report-title").textContent.includes(code);
     },
     target.code,
-    { timeout: 15_000 },
   );
   summary.searchedAddress = address;
 
@@ -197,7 +198,7 @@ try {
   check(visibility === "none", `the overlays are still drawn (${visibility}) after unchecking them`);
   check(page.url().includes("hide=overlays"), `the hidden group is not in the permalink: ${page.url()}`);
   await page.getByLabel("Cadastre").check();
-  await page.waitForFunction(() => window.urbisMap.getStyle().name === "Cadastre", null, { timeout: 15_000 });
+  await page.waitForFunction(() => window.urbisMap.getStyle().name === "Cadastre", null);
   await idle(page);
   const cadastre = await page.evaluate(() => window.urbisMap.queryRenderedFeatures({ layers: ["parcel-fill"] }).length);
   check(cadastre > 0, "the cadastre map rendered no parcel");
@@ -216,7 +217,7 @@ try {
   check(panelBox.y >= mapBox.y + mapBox.height - 1, "on a phone the panel is not below the map");
   check(mapBox.width <= 390 && panelBox.width <= 390, "the page is wider than the phone");
   await phone.tap("#here");
-  await phone.waitForFunction(() => document.getElementById("report-title").textContent !== "Parcel", null, { timeout: 15_000 });
+  await phone.waitForFunction(() => document.getElementById("report-title").textContent !== "Parcel", null);
   await phone.screenshot({ path: join(artefacts, "zoning-map-phone.png") });
 
   check(problems.length === 0, `the pages ran into problems:\n${problems.join("\n")}`);
