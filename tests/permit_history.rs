@@ -98,7 +98,10 @@ async fn concurrent_writers_take_turns(store: &dyn Store) {
     let (ra, rb) = tokio::join!(store.append_event(&da, &a, Some(&h1)), store.append_event(&db, &b, Some(&h1)));
     let ok = [&ra, &rb].iter().filter(|r| r.is_ok()).count();
     assert_eq!(ok, 1, "{ra:?} {rb:?}");
-    let loser = if ra.is_err() { ra.unwrap_err() } else { rb.unwrap_err() };
+    let loser = match (ra, rb) {
+        (Err(e), _) | (_, Err(e)) => e,
+        _ => unreachable!("one of the two failed"),
+    };
     assert!(matches!(loser, StoreError::HistoryConflict { .. } | StoreError::DuplicateId { .. }), "{loser}");
     let events = history(store, "D-9").await;
     assert_eq!(events.len(), 2);
