@@ -4,7 +4,7 @@
 //! CLI and the API, by construction); the features go to the `coverage_results` layer in one
 //! transaction.
 
-use geo::{Coord, GeodesicArea, Geometry, MultiPolygon, Point, Polygon};
+use geo::{Area, Coord, Geometry, MapCoords, MultiPolygon, Point, Polygon};
 use serde::{Deserialize, Serialize};
 use urbis_core::{Feature, LayerId};
 use urbis_store::Store;
@@ -216,6 +216,17 @@ pub async fn run(
     compute(request, &roads, &parcel_features, &centre_features, &candidate_features, progress)
 }
 
+/// Every parameter of a request that can be checked without the data: the limits, the speeds,
+/// the run's own figures. (The API refuses a bad request at once rather than as a failed job.)
+pub fn validate(request: &CoverageRunRequest) -> Result<(), AnalysisError> {
+    let c = &request.city.coverage;
+    positive("time limit (minutes)", c.minutes)?;
+    positive("distance limit (km)", c.km)?;
+    positive("largest snapping distance (m)", c.max_snap_m)?;
+    request.city.speeds.check()?;
+    check(request)
+}
+
 /// The run's own parameters, each finite and above zero, or an error naming it.
 fn check(request: &CoverageRunRequest) -> Result<(), AnalysisError> {
     for &c in &request.cutoffs_min {
@@ -282,7 +293,7 @@ pub fn compute(
                 let inside: Vec<usize> =
                     all.iter().copied().filter(|&i| times[i].is_some_and(|t| t <= minutes * 60.0)).collect();
                 let weight: f64 = inside.iter().map(|&i| cov.origins[i].weight).sum();
-                let area_km2 = iso.polygon.geodesic_area_unsigned() / 1e6;
+                let area_km2 = area_km2(&net, &iso.polygon);
                 reach.push(Reach {
                     minutes,
                     origins: inside.len(),
@@ -327,7 +338,7 @@ pub fn compute(
     for (r, within) in centre_reports.iter_mut().zip(&alone) {
         let lost: Vec<usize> = within.iter().copied().filter(|&i| cover_count[i] == 1).collect();
         r.closure_loss_origins = lost.len();
-        r.closure_loss_weight = lost.iter().map(|&i| cov.origins[i].weight).sum();
+        r.closure_loss_weight = lost.iter().map(|&i| cov.origins[i].weight).sum::<f64>() + 0.0;
     }
     let least_loss_closure = centre_reports
         .iter()
@@ -402,7 +413,7 @@ pub fn compute(
     let union: MultiPolygon = geo::unary_union(&uncovered_polygons);
     let mut uncovered_area = 0.0;
     for (k, p) in union.0.iter().enumerate() {
-        let area_km2 = p.geodesic_area_unsigned() / 1e6;
+        let area_km2 = area_km2(&net, p);
         uncovered_area += area_km2;
         features.push(
             Feature::new(
@@ -459,6 +470,12 @@ pub fn compute(
         suggestion,
     };
     Ok(CoverageRun { report, features })
+}
+
+/// Area in km² in the network's local projection (orientation-proof, unlike a geodesic area of
+/// rings that the boolean operations may give clockwise).
+fn area_km2<G: MapCoords<f64, f64, Output = G> + Area<f64>>(net: &RoadNetwork, g: &G) -> f64 {
+    g.map_coords(|c| net.projection.project(c)).unsigned_area() / 1e6
 }
 
 fn graph_extent(net: &RoadNetwork) -> geo::Rect {

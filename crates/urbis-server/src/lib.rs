@@ -1,6 +1,7 @@
 //! The urbis HTTP server (axum). For now it tells whether it is up and what the store holds;
 //! OGC API Features, tiles and the web client are added route by route on this base.
 
+pub mod analysis;
 pub mod auth;
 mod error;
 pub mod features;
@@ -56,6 +57,7 @@ pub fn router_with_web(store: Arc<dyn Store>, auth: auth::Auth, web: web::WebAss
         .route("/health", get(health))
         .route("/layers", get(layers))
         .merge(features::routes())
+        .merge(analysis::routes())
         .merge(spatial::routes())
         .merge(report::routes())
         .merge(queryables::routes())

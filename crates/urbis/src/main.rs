@@ -2,6 +2,7 @@
 //! is done in urbis-store, urbis-import and urbis-server.
 
 mod config;
+mod coverage;
 mod demo;
 mod progress;
 mod tiles_export;
@@ -104,6 +105,9 @@ enum Command {
         #[arg(long, env = "URBIS_STORE")]
         store: Option<String>,
     },
+    /// Service access: coverage of the parcels by the service centres on the road network,
+    /// isochrones, uncovered areas, and where to put new centres (--suggest K).
+    Coverage(coverage::CoverageArgs),
     /// Each layer with its feature count.
     Layers {
         #[arg(long, env = "URBIS_STORE")]
@@ -247,6 +251,10 @@ async fn main() -> anyhow::Result<()> {
                 let store = open(location).await?;
                 println!("{} is an urbis GeoPackage; nothing to migrate", store.location());
             }
+        }
+        Command::Coverage(args) => {
+            let store = open(store_location(args.store.clone(), &file)?).await?;
+            coverage::command(args, &*store).await?;
         }
         Command::Layers { store } => {
             let store = open(store_location(store, &file)?).await?;

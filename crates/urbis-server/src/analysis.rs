@@ -1,0 +1,252 @@
+//! Service-access analysis as jobs: `POST /analysis/coverage` starts a run (urbis-analysis) and
+//! answers 202 with the job's URL; `GET /analysis/jobs/{id}` tells its state and progress,
+//! `/analysis/jobs/{id}/events` streams the progress as Server-Sent Events, and
+//! `/analysis/jobs/{id}/result` is the report once done. A run asked to `write` replaces the
+//! `coverage_results` layer and needs an editor's token. Jobs live in this process's memory.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::watch;
+use urbis_analysis::run::{run, validate, write, CoverageReport, CoverageRunRequest, RunProgress};
+
+use crate::features::BaseUrl;
+use crate::{ApiError, AppState};
+
+/// How many finished jobs are kept (the oldest are forgotten first).
+const KEEP_JOBS: usize = 100;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Running,
+    Done,
+    Failed,
+}
+
+/// What a client sees of a job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobStatus {
+    pub id: String,
+    pub state: JobState,
+    pub stage: String,
+    pub done: u64,
+    pub total: u64,
+    pub error: Option<String>,
+    /// Features written to `coverage_results`, when asked to write.
+    pub written: Option<u64>,
+}
+
+struct Job {
+    status: watch::Sender<JobStatus>,
+    result: Mutex<Option<Arc<CoverageReport>>>,
+}
+
+#[derive(Default)]
+struct Jobs {
+    jobs: Mutex<Vec<(String, Arc<Job>)>>,
+}
+
+impl Jobs {
+    fn get(&self, id: &str) -> Option<Arc<Job>> {
+        self.jobs.lock().ok()?.iter().find(|(k, _)| k == id).map(|(_, j)| j.clone())
+    }
+
+    fn add(&self, id: String, job: Arc<Job>) {
+        if let Ok(mut jobs) = self.jobs.lock() {
+            if jobs.len() >= KEEP_JOBS {
+                if let Some(i) = jobs.iter().position(|(_, j)| j.status.borrow().state != JobState::Running) {
+                    jobs.remove(i);
+                }
+            }
+            jobs.push((id, job));
+        }
+    }
+}
+
+/// The body of `POST /analysis/coverage`: a run's request, and whether to write the results.
+#[derive(Debug, Deserialize)]
+struct CoverageJobRequest {
+    #[serde(flatten)]
+    run: CoverageRunRequest,
+    #[serde(default)]
+    write: bool,
+}
+
+struct Progress(watch::Sender<JobStatus>);
+
+impl RunProgress for Progress {
+    fn stage(&self, name: &str, done: u64, total: u64) {
+        self.0.send_modify(|s| {
+            s.stage = name.to_string();
+            s.done = done;
+            s.total = total;
+        });
+    }
+}
+
+pub fn routes() -> Router<AppState> {
+    let jobs = Arc::new(Jobs::default());
+    let (j1, j2, j3, j4) = (jobs.clone(), jobs.clone(), jobs.clone(), jobs);
+    Router::new()
+        .route(
+            "/analysis/coverage",
+            post(move |root: BaseUrl, state: State<AppState>, headers: HeaderMap, body: axum::body::Bytes| {
+                start(j1.clone(), root, state, headers, body)
+            }),
+        )
+        .route("/analysis/jobs/{id}", get(move |root: BaseUrl, id: Path<String>| status(j2.clone(), root, id)))
+        .route("/analysis/jobs/{id}/events", get(move |id: Path<String>| events(j3.clone(), id)))
+        .route("/analysis/jobs/{id}/result", get(move |id: Path<String>| result(j4.clone(), id)))
+}
+
+async fn start(
+    jobs: Arc<Jobs>,
+    BaseUrl(root): BaseUrl,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let request: CoverageJobRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        CoverageJobRequest { run: CoverageRunRequest::default(), write: false }
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadParameter {
+            parameter: "body",
+            message: format!("not a coverage request: {e}"),
+        })?
+    };
+    validate(&request.run).map_err(|e| ApiError::BadParameter { parameter: "body", message: e.to_string() })?;
+    if request.write {
+        // Writing replaces a layer: an editor's or an admin's token.
+        let value = match headers.get(header::AUTHORIZATION) {
+            None => None,
+            Some(v) => Some(v.to_str().map_err(|_| ApiError::Unauthorized("the token is not valid".into()))?),
+        };
+        let role = state.auth.check(value)?;
+        if !role.may_edit() {
+            return Err(ApiError::Forbidden(format!(
+                "the role `{role}` may not write results; writing needs the role `editor` or `admin`"
+            )));
+        }
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let initial = JobStatus {
+        id: id.clone(),
+        state: JobState::Running,
+        stage: "queued".into(),
+        done: 0,
+        total: 0,
+        error: None,
+        written: None,
+    };
+    let (tx, _) = watch::channel(initial.clone());
+    let job = Arc::new(Job { status: tx, result: Mutex::new(None) });
+    jobs.add(id.clone(), job.clone());
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        let progress = Progress(job.status.clone());
+        let outcome = async {
+            let result = run(&*store, &request.run, &progress).await.map_err(|e| e.to_string())?;
+            let written = if request.write {
+                progress.stage("writing", 0, 1);
+                Some(write(&*store, &result).await.map_err(|e| e.to_string())?)
+            } else {
+                None
+            };
+            Ok::<_, String>((result, written))
+        }
+        .await;
+        match outcome {
+            Ok((result, written)) => {
+                if let Ok(mut r) = job.result.lock() {
+                    *r = Some(Arc::new(result.report));
+                }
+                job.status.send_modify(|s| {
+                    s.state = JobState::Done;
+                    s.stage = "done".into();
+                    s.written = written;
+                });
+            }
+            Err(e) => {
+                tracing::warn!(job = %id_for_log(&job), error = %e, "coverage job failed");
+                job.status.send_modify(|s| {
+                    s.state = JobState::Failed;
+                    s.error = Some(e);
+                });
+            }
+        }
+    });
+    let url = format!("{root}/analysis/jobs/{id}");
+    let body = json!({ "id": id, "status": initial.state, "href": url, "events": format!("{url}/events"), "result": format!("{url}/result") });
+    Ok((StatusCode::ACCEPTED, [(header::LOCATION, url)], Json(body)).into_response())
+}
+
+fn id_for_log(job: &Job) -> String {
+    job.status.borrow().id.clone()
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!("no analysis job `{id}` (jobs are kept in memory until the server stops)"))
+}
+
+async fn status(jobs: Arc<Jobs>, BaseUrl(root): BaseUrl, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let job = jobs.get(&id).ok_or_else(|| not_found(&id))?;
+    let s = job.status.borrow().clone();
+    let mut body = serde_json::to_value(&s).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if s.state == JobState::Done {
+        body["result"] = json!(format!("{root}/analysis/jobs/{id}/result"));
+    }
+    Ok(Json(body).into_response())
+}
+
+async fn events(
+    jobs: Arc<Jobs>,
+    Path(id): Path<String>,
+) -> Result<Sse<impl futures::Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let job = jobs.get(&id).ok_or_else(|| not_found(&id))?;
+    let rx = job.status.subscribe();
+    // Every change of the status as an event, ending with the final one.
+    let stream = futures::stream::unfold((rx, false), |(mut rx, finished)| async move {
+        if finished {
+            return None;
+        }
+        let s = rx.borrow_and_update().clone();
+        let last = s.state != JobState::Running;
+        let event = Event::default().event(if last { "end" } else { "progress" }).json_data(&s).ok()?;
+        if !last && rx.changed().await.is_err() {
+            return Some((Ok(event), (rx, true)));
+        }
+        Some((Ok(event), (rx, last)))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+async fn result(jobs: Arc<Jobs>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let job = jobs.get(&id).ok_or_else(|| not_found(&id))?;
+    let s = job.status.borrow().clone();
+    match s.state {
+        JobState::Done => {
+            let report = job.result.lock().ok().and_then(|r| r.clone()).ok_or_else(|| not_found(&id))?;
+            Ok(Json(&*report).into_response())
+        }
+        JobState::Running => Ok((
+            StatusCode::CONFLICT,
+            Json(json!({ "code": "not_ready", "message": format!("job {id} is still running ({})", s.stage) })),
+        )
+            .into_response()),
+        // The run's inputs were at fault (e.g. no usable centre): the job says why.
+        JobState::Failed => Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({ "code": "analysis_failed", "message": s.error.unwrap_or_default() })),
+        )
+            .into_response()),
+    }
+}
