@@ -290,9 +290,13 @@ pub fn check_parcel(input: &CheckInput<'_>) -> ParcelCheck {
         }
     }
     for l in limits.iter().filter(|l| !l.complies) {
+        let (what, unit) = match l.limit {
+            "height_m" => ("a height of", " m"),
+            "floor_area_ratio" => ("a floor-area ratio of", ""),
+            _ => ("a lot coverage of", ""),
+        };
         issues.push(format!(
-            "{} {} exceeds the limit of {} in {}{}",
-            l.limit.replace('_', " "),
+            "{what} {}{unit} exceeds the limit of {}{unit} in {}{}",
             l.proposed,
             l.allowed,
             l.source.name,
@@ -475,5 +479,6 @@ mod tests {
         assert_eq!(out.protection_zones.iter().map(|p| p.utility.as_str()).collect::<Vec<_>>(), vec!["w1"]);
         assert_eq!(out.open_dossiers.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), vec!["d1"]);
         assert!(out.issues.iter().any(|i| i.contains("Article 20.50")), "{:?}", out.issues);
+        assert!(out.issues.contains(&"a height of 15 m exceeds the limit of 12 m in A (Article 5)".to_string()));
     }
 }
