@@ -51,6 +51,7 @@ impl ApiError {
             ApiError::Store(StoreError::PreconditionFailed { .. }) | ApiError::PreconditionFailed { .. } => {
                 (StatusCode::PRECONDITION_FAILED, "precondition_failed")
             }
+            ApiError::Store(StoreError::Busy) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::Store(StoreError::Unsupported { .. }) => (StatusCode::NOT_IMPLEMENTED, "not_implemented"),
             ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),

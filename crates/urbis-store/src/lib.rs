@@ -46,6 +46,9 @@ pub enum StoreError {
     /// A dossier's history no longer ends where the writer read it: someone appended first.
     #[error("dossier `{id}` has changed meanwhile: its history was expected to end at event {expected}, it ends at event {found}")]
     HistoryConflict { id: String, expected: i64, found: i64 },
+    /// Another writer held the store for longer than the store waits (30 s).
+    #[error("the store is busy: another writer has held it too long; try again")]
+    Busy,
     #[error("the {store} store does not support {operation}")]
     Unsupported { store: &'static str, operation: &'static str },
 }

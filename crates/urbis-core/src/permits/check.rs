@@ -4,12 +4,13 @@
 //! overlay over the site adds its own (a height limit, and its article to be consulted), so the
 //! rules of a site are its base zone combined with its overlays. Every finding cites its source.
 
-use geo::BooleanOps;
+use geo::{BooleanOps, BoundingRect};
 use geo_types::{Geometry, MultiPolygon};
 use serde::Serialize;
 
 use crate::domain::{Utility, ZoningDistrict, ZoningOverlay};
 use crate::geodesy::{area_m2, distance_m};
+use crate::overlap::{rect_side, RectSide};
 
 /// A district that covers less than this share of a site only touches its edge.
 pub const MIN_SHARE: f64 = 0.001;
@@ -29,6 +30,12 @@ pub fn share_of_site(site: &MultiPolygon, zone: &Geometry) -> f64 {
     let area = area_m2(&Geometry::MultiPolygon(site.clone()));
     if area <= 0.0 {
         return 0.0;
+    }
+    // Well inside the zone, or clear of it (the usual cases): no overlay needed.
+    match site.bounding_rect().and_then(|b| rect_side(zone, b)) {
+        Some(RectSide::Inside) => return 1.0,
+        Some(RectSide::Apart) => return 0.0,
+        None => {}
     }
     let inside = area_m2(&Geometry::MultiPolygon(site.intersection(&polygons(zone))));
     (inside / area).clamp(0.0, 1.0)

@@ -5,11 +5,13 @@
 mod bulk;
 mod functions;
 mod history;
+mod reader;
 mod rtree;
 mod schema;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,6 +21,7 @@ use serde_json::{Map, Value};
 use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
 use sqlx::{Row, Sqlite, SqlitePool};
 use urbis_core::geodesy::{distance_m, expand_by_metres};
+use urbis_core::overlap::{rect_side, RectSide};
 use urbis_core::{Feature, FieldType, LayerId};
 
 use crate::query::{column_type, filter_value, row_values, BindValue};
@@ -26,8 +29,23 @@ use crate::{wkb, LayerCount, Near, Progress, Query, Result, Store, StoreError, S
 
 pub struct GpkgStore {
     pool: SqlitePool,
+    /// Reads go through here (see `reader.rs`); writes through `pool`.
+    reader: Arc<reader::Reader>,
     path: PathBuf,
 }
+
+/// Where a read runs (see `GpkgStore::read`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cost {
+    Small,
+    Large,
+}
+
+/// Pages up to this many features are read on the calling thread.
+const SMALL_PAGE: u64 = 1000;
+
+/// How long a read or write waits for another writer to finish.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 type SqlQuery<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
 
@@ -42,7 +60,7 @@ impl GpkgStore {
             .create_if_missing(true)
             // A rollback journal, not WAL: the file alone is the GeoPackage, as GIS tools expect.
             .journal_mode(SqliteJournalMode::Delete)
-            .busy_timeout(Duration::from_secs(30))
+            .busy_timeout(BUSY_TIMEOUT)
             // A bulk load touches every page of the table and its R*Tree: a page cache that holds
             // them (64 MiB) keeps SQLite from spilling half-written pages to the file mid-transaction.
             .pragma("cache_size", "-65536")
@@ -61,7 +79,7 @@ impl GpkgStore {
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Open { location: location.clone(), reason: e.to_string() })?;
-        let store = GpkgStore { pool, path: path.to_path_buf() };
+        let store = GpkgStore { pool, reader: Arc::new(reader::Reader::new(path)), path: path.to_path_buf() };
         if is_new {
             store.create_schema().await?;
         } else {
@@ -80,6 +98,7 @@ impl GpkgStore {
 
     /// Closes every connection, so that the file can be copied or opened by another program.
     pub async fn close(&self) {
+        self.reader.close();
         self.pool.close().await;
     }
 
@@ -210,12 +229,46 @@ impl GpkgStore {
     }
 
     async fn fetch(&self, layer: LayerId, sql: &str, binds: Vec<BindValue>) -> Result<Vec<Feature>> {
-        let mut q = sqlx::query(sql);
-        for b in binds {
-            q = bind(q, b);
+        let sql = sql.to_string();
+        self.read(Cost::Small, move |r| r.features(layer, &sql, &binds)).await
+    }
+
+    /// A read of many rows (a large page, a filter evaluated over a table), run off the async
+    /// workers so that it does not hold up the requests queued behind it.
+    async fn fetch_many(&self, layer: LayerId, sql: &str, binds: Vec<BindValue>) -> Result<Vec<Feature>> {
+        let sql = sql.to_string();
+        self.read(Cost::Large, move |r| r.features(layer, &sql, &binds)).await
+    }
+
+    /// Runs a read on the reader's connections. First on this thread: a read of the GeoPackage is
+    /// a few hundred microseconds of CPU, less than the thread hand-offs it would take to run it
+    /// anywhere else. If a writer (perhaps another process) holds the file, it is retried on the
+    /// blocking pool, every few milliseconds for up to 30 seconds, so that no async worker waits.
+    async fn read<T: Send + 'static>(
+        &self,
+        cost: Cost,
+        f: impl Fn(&reader::Reader) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        if cost == Cost::Small {
+            match f(&self.reader) {
+                Err(StoreError::Busy) => {}
+                done => return done,
+            }
         }
-        let rows = q.fetch_all(&self.pool).await?;
-        rows.iter().map(|r| Self::decode(layer, r)).collect()
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+            loop {
+                match f(&reader) {
+                    Err(StoreError::Busy) if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(2))
+                    }
+                    done => return done,
+                }
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Database(sqlx::Error::Protocol(format!("a read was cancelled: {e}"))))?
     }
 
     /// Every feature a query with a CQL2 filter selects, in its order, before paging: the rows its
@@ -235,7 +288,7 @@ impl GpkgStore {
         }
         sql += &conds;
         sql += &Self::order_clause(layer, q)?;
-        let mut rows = self.fetch(layer, &sql, binds).await?;
+        let mut rows = self.fetch_many(layer, &sql, binds).await?;
         rows.retain(|f| filter.matches(f));
         Ok(rows)
     }
@@ -465,7 +518,11 @@ impl Store for GpkgStore {
         sql += " LIMIT ? OFFSET ?";
         binds.push(BindValue::Integer(Some(q.limit.map(|l| l.min(i64::MAX as u64) as i64).unwrap_or(-1))));
         binds.push(BindValue::Integer(Some(q.offset.min(i64::MAX as u64) as i64)));
-        self.fetch(layer, &sql, binds).await
+        if q.limit.is_some_and(|l| l <= SMALL_PAGE) {
+            self.fetch(layer, &sql, binds).await
+        } else {
+            self.fetch_many(layer, &sql, binds).await
+        }
     }
 
     async fn count(&self, layer: LayerId, q: &Query) -> Result<u64> {
@@ -474,11 +531,7 @@ impl Store for GpkgStore {
         }
         let mut binds = vec![];
         let sql = format!("SELECT count(*) FROM {}{}", layer.name(), Self::where_clause(layer, q, &mut binds)?);
-        let mut query = sqlx::query(&sql);
-        for b in binds {
-            query = bind(query, b);
-        }
-        let n: i64 = query.fetch_one(&self.pool).await?.try_get(0)?;
+        let n = self.read(Cost::Small, move |r| r.integer(&sql, &binds)).await?;
         Ok(n as u64)
     }
 
@@ -581,7 +634,12 @@ impl Store for GpkgStore {
             .candidates(layer, rect)
             .await?
             .into_iter()
-            .filter(|f| f.geometry.as_ref().is_some_and(|g| g.intersects(geometry)))
+            .filter(|f| {
+                f.geometry.as_ref().is_some_and(|g| match rect_side(g, rect) {
+                    Some(side) => side == RectSide::Inside,
+                    None => g.intersects(geometry),
+                })
+            })
             .collect();
         if let Some(n) = limit {
             hits.truncate(n as usize);
@@ -622,9 +680,8 @@ impl Store for GpkgStore {
         if !layer.schema().has_geometry() {
             return Err(StoreError::InvalidQuery { layer, reason: "this layer has no geometry".into() });
         }
-        let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM rtree_{}_geom", layer.name()))
-            .fetch_one(&self.pool)
-            .await?;
+        let sql = format!("SELECT count(*) FROM rtree_{}_geom", layer.name());
+        let total = self.read(Cost::Small, move |r| r.integer(&sql, &[])).await?;
         let at = Rect::new(Coord::from(point), Coord::from(point));
         let query: Geometry = point.into();
         // Widen the search until k features lie within the searched radius, or all are searched.
@@ -672,12 +729,9 @@ impl Store for GpkgStore {
         }
         // The index boxes are rounded outwards to 32-bit floats; take the exact envelopes.
         let t = layer.name();
-        let row = sqlx::query(&format!(
-            "SELECT min(ST_MinX(geom)), min(ST_MinY(geom)), max(ST_MaxX(geom)), max(ST_MaxY(geom)) FROM {t}"
-        ))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(crate::query::extent_from([row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?]))
+        let sql =
+            format!("SELECT min(ST_MinX(geom)), min(ST_MinY(geom)), max(ST_MaxX(geom)), max(ST_MaxY(geom)) FROM {t}");
+        Ok(crate::query::extent_from(self.read(Cost::Large, move |r| r.reals4(&sql)).await?))
     }
 
     async fn changes_since(&self, after: i64, limit: u64) -> Result<Vec<crate::Change>> {
