@@ -241,12 +241,12 @@ async fn fetch_and_decode(
         files.push(path);
         fetched.push(((z, x, y), f));
     }
-    let mut decoded = decode(&files);
+    let decoded = decode(&files);
     fetched
         .into_iter()
         .zip(files)
         .map(|((t, f), path)| {
-            let Value::Object(m) = decoded.remove(&path.display().to_string()).unwrap() else { panic!() };
+            let Value::Object(m) = decoded[&path.display().to_string()].clone() else { panic!() };
             (t, f, m)
         })
         .collect()
@@ -281,23 +281,29 @@ async fn cambridge_tiles_decode_and_hold_what_the_source_says(store: Arc<dyn Sto
     // textbook formula, the decoded district of that code whose polygon holds the point.
     let text = std::fs::read_to_string(samples("cambridge/CDD_ZoningDistricts.geojson")).unwrap();
     let source: geojson::FeatureCollection = text.parse().unwrap();
-    let mut checked = 0;
+    // All the tiles first, then one run of the decoder for all of them.
+    let mut wanted = vec![];
     for feature in source.features.iter().step_by(37) {
         let code = feature.property("ZONE_TYPE").and_then(|v| v.as_str()).unwrap().to_string();
         let g: geo_types::Geometry = feature.geometry.clone().unwrap().try_into().unwrap();
         let Some(p) = geo::InteriorPoint::interior_point(&g) else { continue };
         for z in [12u32, 15, 17] {
             let (x, y) = tile_of(p.x(), p.y(), z);
-            let pos = tile_position(p.x(), p.y(), z, x, y);
-            let got = fetch_and_decode(&store, dir, "known", "zoning_districts", &[(z as u8, x, y)]).await;
-            let layer = &got[0].2["zoning_districts"];
-            let found = layer["features"].as_array().unwrap().iter().any(|f| {
-                f["properties"]["code"] == code.as_str()
-                    && polygons_of(&f["geometry"]).iter().any(|poly| point_in_ring(pos, poly[0].as_array().unwrap()))
-            });
-            assert!(found, "district {code} at ({}, {}) is not in tile {z}/{x}/{y}", p.x(), p.y());
-            checked += 1;
+            wanted.push((code.clone(), p, (z as u8, x, y)));
         }
+    }
+    let tiles: Vec<(u8, u32, u32)> = wanted.iter().map(|w| w.2).collect();
+    let got = fetch_and_decode(&store, dir, "known", "zoning_districts", &tiles).await;
+    let mut checked = 0;
+    for ((code, p, (z, x, y)), (_, _, decoded)) in wanted.iter().zip(&got) {
+        let pos = tile_position(p.x(), p.y(), *z as u32, *x, *y);
+        let layer = &decoded["zoning_districts"];
+        let found = layer["features"].as_array().unwrap().iter().any(|f| {
+            f["properties"]["code"] == code.as_str()
+                && polygons_of(&f["geometry"]).iter().any(|poly| point_in_ring(pos, poly[0].as_array().unwrap()))
+        });
+        assert!(found, "district {code} at ({}, {}) is not in tile {z}/{x}/{y}", p.x(), p.y());
+        checked += 1;
     }
     assert!(checked >= 15, "{checked}");
 }
@@ -418,6 +424,16 @@ async fn http_behaviour_of_tiles(store: Arc<dyn Store>, dir: &Path) {
         ("/tiles/parcels/3/0/0.png", StatusCode::NOT_FOUND, None),
         ("/collections/parcels/tiles/OtherQuad/3/0/0", StatusCode::NOT_FOUND, None),
         ("/tiles/nowhere.json", StatusCode::NOT_FOUND, None),
+        ("/tiles/parcels/99/0/0.mvt", StatusCode::NOT_FOUND, None),
+        ("/tiles/parcels/3/99999999999999999999999/0.mvt", StatusCode::BAD_REQUEST, Some("x")),
+        ("/tiles/parcels,nowhere/3/0/0.mvt", StatusCode::NOT_FOUND, None),
+        ("/tiles/parcels/3/0/0.mvt?filter=code%20%3E%3E%201", StatusCode::BAD_REQUEST, Some("filter")),
+        (
+            "/collections/parcels/tiles/WebMercatorQuad/3/0/0?filter=nope%20%3D%201",
+            StatusCode::BAD_REQUEST,
+            Some("filter"),
+        ),
+        ("/tiles/parcels/3/0/0.mvt?bbox=1,2,3,4", StatusCode::BAD_REQUEST, Some("bbox")),
     ] {
         let (got, body) = fetch_json(&store, uri).await;
         assert_eq!(got, status, "{uri}: {body}");
@@ -686,7 +702,12 @@ async fn a_filter_selects_in_tiles_what_it_selects_on_items(store: Arc<dyn Store
     for (layer, ids) in &decoded[0] {
         assert!(!ids.is_empty() && ids.iter().all(|id| id.ends_with('1')), "{layer}: {ids:?}");
     }
-    assert_eq!(decoded[0].len(), 2, "{:?}", decoded[0].iter().map(|(l, ids)| (l, &ids[..ids.len().min(5)])).collect::<Vec<_>>());
+    assert_eq!(
+        decoded[0].len(),
+        2,
+        "{:?}",
+        decoded[0].iter().map(|(l, ids)| (l, &ids[..ids.len().min(5)])).collect::<Vec<_>>()
+    );
 }
 
 /// The tile of a point at zoom z, as a URL of the zoning districts.

@@ -119,7 +119,7 @@ async fn write_archive(
     let total = tiles.len() as u64;
     let mut sink = match what.format {
         Format::MbTiles => Sink::Mb(MbTiles::create(part, metadata).await?),
-        Format::PmTiles => Sink::Pm(pmtiles_writer(part, metadata).map_err(|e| failed(&what.out, e))?),
+        Format::PmTiles => Sink::Pm(Box::new(pmtiles_writer(part, metadata).map_err(|e| failed(&what.out, e))?)),
     };
     let mut written = Written { tried: total, ..Written::default() };
     let mut done = 0u64;
@@ -152,7 +152,7 @@ async fn write_archive(
 
 enum Sink {
     Mb(MbTiles),
-    Pm(pmtiles::PmTilesStreamWriter<std::io::BufWriter<std::fs::File>>),
+    Pm(Box<pmtiles::PmTilesStreamWriter<std::io::BufWriter<std::fs::File>>>),
 }
 
 /// Every tile of `layers` from `minzoom` to `maxzoom` that some feature's geometry reaches (within
