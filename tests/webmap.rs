@@ -193,6 +193,10 @@ fn styles_pass_the_maplibre_validator_and_their_resources_are_served(postgis: bo
         ("/fonts/DejaVu%20Sans%20Book/0-255", 404),
         ("/map/package.json", 404),
         ("/map/node_modules/maplibre-gl/package.json", 404),
+        ("/map/node%5Fmodules/maplibre-gl/package.json", 404),
+        ("/map/../Cargo.toml", 404),
+        ("/map/nothing-here.js", 404),
+        ("/map/vendor/maplibre-gl", 404),
     ] {
         let (status, body, ty) = get(&format!("{base}{path}"));
         assert_eq!(status, want, "{path}: {}", String::from_utf8_lossy(&body));

@@ -60,9 +60,14 @@ pub fn routes(assets: WebAssets) -> Router<AppState> {
 
 /// A file of the web folder (`/map/vendor/maplibre-gl/…`: of MapLibre's `dist/`); 404 for what
 /// is not the pages' (tests, npm's files and modules).
-async fn file(State(dir): State<Arc<PathBuf>>, request: Request) -> Response {
+async fn file(
+    State(dir): State<Arc<PathBuf>>,
+    axum::extract::Path(decoded): axum::extract::Path<String>,
+    request: Request,
+) -> Response {
     let path = request.uri().path().strip_prefix("/map").unwrap_or("/").to_string();
-    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    // Judged on the decoded path, as the file server reads it (`node%5Fmodules` is node_modules).
+    let first = decoded.trim_start_matches('/').split('/').next().unwrap_or("");
     if matches!(first, "node_modules" | "tests" | "package.json" | "package-lock.json") {
         return (StatusCode::NOT_FOUND, format!("`/map{path}` is not a page of the map")).into_response();
     }
@@ -82,7 +87,10 @@ async fn file(State(dir): State<Arc<PathBuf>>, request: Request) -> Response {
     };
     match ServeDir::new(root).try_call(Request::from_parts(parts, body)).await {
         Ok(response) => response.into_response(),
-        Err(e) => crate::ApiError::Internal(format!("reading `/map{}`: {e}", rest)).into_response(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            (StatusCode::NOT_FOUND, format!("`/map{rest}` is not a page of the map")).into_response()
+        }
+        Err(e) => crate::ApiError::Internal(format!("reading `/map{rest}`: {e}")).into_response(),
     }
 }
 
