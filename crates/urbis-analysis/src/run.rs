@@ -622,3 +622,83 @@ pub async fn write(store: &dyn Store, run: &CoverageRun) -> Result<u64, Analysis
         .await
         .map_err(|e| AnalysisError::Store { layer: LayerId::CoverageResults.name().into(), reason: e.to_string() })
 }
+
+/// What adding or removing one centre would change, answered from one prepared state: the
+/// origins' snaps and, per origin, how many centres reach it within the time limit. Adding a
+/// centre is one bounded search from it; removing one needs no search at all.
+pub struct WhatIf<'g> {
+    travel: Travel<'g>,
+    index: EdgeIndex<'g>,
+    max_snap_m: f64,
+    limit_s: f64,
+    snaps: Vec<Option<Snap>>,
+    weights: Vec<f64>,
+    count: Vec<u32>,
+    within: Vec<Vec<u32>>,
+}
+
+/// Origins and weight gained (adding) or lost (removing).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Change {
+    pub origins: usize,
+    pub weight: f64,
+}
+
+impl<'g> WhatIf<'g> {
+    /// Prepares from a coverage of `graph` with `options` (one bounded search per usable centre).
+    pub fn new(graph: &'g crate::ModeGraph<'g>, options: &crate::CoverageOptions, cov: &crate::Coverage) -> Self {
+        let travel = Travel::new(graph, options);
+        let index = EdgeIndex::new(graph);
+        let limit_s = options.minutes * 60.0;
+        let snaps: Vec<Option<Snap>> =
+            cov.origins.iter().map(|o| if o.time_s.is_some() { o.snap } else { None }).collect();
+        let mut count = vec![0u32; snaps.len()];
+        let mut within = vec![];
+        for c in &cov.centres {
+            let mut w = vec![];
+            if let (Some(s), None) = (&c.snap, &c.unusable) {
+                let search = SiteSearch::new(&travel, s, limit_s);
+                for (i, o) in snaps.iter().enumerate() {
+                    if o.as_ref().and_then(|o| search.time_s(&travel, o)).is_some_and(|t| t <= limit_s) {
+                        w.push(i as u32);
+                        count[i] += 1;
+                    }
+                }
+            }
+            within.push(w);
+        }
+        let weights = cov.origins.iter().map(|o| o.weight).collect();
+        WhatIf { travel, index, max_snap_m: options.max_snap_m, limit_s, snaps, weights, count, within }
+    }
+
+    /// What a new centre at `p` would newly cover within the time limit.
+    pub fn add(&self, p: Point) -> Result<Change, AnalysisError> {
+        let s = self
+            .travel
+            .snap_within(&self.index, p, self.max_snap_m)
+            .map_err(|reason| AnalysisError::InvalidInput { what: "the new centre".into(), reason })?;
+        let search = SiteSearch::new(&self.travel, &s, self.limit_s);
+        let mut change = Change { origins: 0, weight: 0.0 };
+        for (i, o) in self.snaps.iter().enumerate() {
+            if self.count[i] == 0
+                && o.as_ref().and_then(|o| search.time_s(&self.travel, o)).is_some_and(|t| t <= self.limit_s)
+            {
+                change.origins += 1;
+                change.weight += self.weights[i];
+            }
+        }
+        Ok(change)
+    }
+
+    /// What closing centre `centre` (its index) would leave uncovered.
+    pub fn remove(&self, centre: usize) -> Change {
+        let mut change = Change { origins: 0, weight: 0.0 };
+        for &i in self.within.get(centre).into_iter().flatten() {
+            if self.count[i as usize] == 1 {
+                change.origins += 1;
+                change.weight += self.weights[i as usize];
+            }
+        }
+        change
+    }
+}
