@@ -323,8 +323,11 @@ async fn resolve_parcels(
     if codes.len() > MAX_PARCELS {
         return Err(bad("parcels", format!("{} parcels; at most {MAX_PARCELS}", codes.len())));
     }
-    let mut parcels = vec![];
-    for code in codes {
+    let mut parcels: Vec<Feature> = vec![];
+    let mut unique: Vec<&String> = codes.iter().collect();
+    unique.sort();
+    unique.dedup();
+    for code in unique {
         let q = Query::all().filter(AttributeFilter::new("code", Comparison::Eq, code.as_str())).limit(20);
         let found = state.store.query(LayerId::Parcels, &q).await?;
         if found.is_empty() {
@@ -428,6 +431,7 @@ async fn intake(
     };
     let (parcels, drawn) = resolve_parcels(&state, &body.parcels, body.site.as_ref()).await?;
     let mut parcel_codes: Vec<String> = parcels.iter().filter_map(|p| p.text("code").map(str::to_string)).collect();
+    parcel_codes.sort();
     parcel_codes.dedup();
     let site = drawn.unwrap_or_else(|| union_of(&parcels));
     let address = parcels.iter().find_map(|p| p.text("address").map(str::to_string));
