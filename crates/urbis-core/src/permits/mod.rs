@@ -5,6 +5,7 @@
 
 pub mod calendar;
 pub mod chain;
+pub mod blds;
 pub mod check;
 pub mod clock;
 pub mod stage;
