@@ -159,6 +159,20 @@ fn styles_pass_the_maplibre_validator_and_their_resources_are_served(postgis: bo
             assert!(tiles.starts_with(&format!("{base}/tiles/")), "{href}: source {name} tiles at {tiles}");
             assert!(!tilejson["vector_layers"].as_array().unwrap().is_empty(), "{href}: {name}");
         }
+        // The sprite, when a style has one, holds every pattern the style fills with.
+        if let Some(sprite) = style["sprite"].as_str() {
+            assert!(sprite.starts_with(&format!("{base}/styles/")), "{href}: sprite at {sprite}");
+            for ratio in ["", "@2x"] {
+                let index = get_json(&format!("{sprite}{ratio}.json"));
+                let (status, png, ty) = get(&format!("{sprite}{ratio}.png"));
+                assert_eq!((status, ty.as_str()), (200, "image/png"), "{sprite}{ratio}.png");
+                assert!(png.starts_with(b"\x89PNG"), "{sprite}{ratio}.png");
+                let text = String::from_utf8_lossy(&body);
+                for name in text.split('"').filter(|s| s.starts_with("hatch-")) {
+                    assert!(index.get(name).is_some(), "{href}: {name} is not in {sprite}{ratio}.json");
+                }
+            }
+        }
         for layer in style["layers"].as_array().unwrap() {
             if let Some(stack) = layer.pointer("/layout/text-font").and_then(Value::as_array) {
                 fonts.insert(stack.iter().map(|f| f.as_str().unwrap().to_string()).collect::<Vec<_>>().join(","));

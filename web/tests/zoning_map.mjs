@@ -95,6 +95,9 @@ try {
   check(rendered.parcels > 0, `no parcel was rendered at zoom 16: ${JSON.stringify(rendered)}`);
   check(rendered.labels > 0, `no label (zone code, street name) was drawn: the glyphs did not load?`);
   summary.rendered = rendered;
+  // The overlays' hatching comes from urbis's sprite.
+  const patterns = await page.evaluate(() => ["hatch-7b3f00", "hatch-1f5fbf"].filter((n) => window.urbisMap.hasImage(n)).length);
+  check(patterns === 2, "the sprite's hatching patterns were not loaded");
   const legend = await page.locator("#legend li").count();
   check(legend >= 6, `the legend has ${legend} entries`);
 

@@ -105,6 +105,9 @@ mod tests {
             let doc = style_document(id, "http://h:1").unwrap_or_else(|| panic!("{id} is not JSON"));
             assert_eq!(doc["version"], 8, "{id}");
             assert!(doc["glyphs"].as_str().unwrap().starts_with("http://h:1/fonts/{fontstack}/{range}.pbf"), "{id}");
+            if let Some(sprite) = doc.get("sprite") {
+                assert_eq!(sprite, "http://h:1/styles/sprite/sprite", "{id}");
+            }
             for (name, source) in doc["sources"].as_object().unwrap() {
                 let url = source["url"].as_str().unwrap_or_else(|| panic!("{id}: source {name} has no url"));
                 assert!(url.starts_with("http://h:1/tiles/") && url.ends_with(".json"), "{id}: {url}");

@@ -48,6 +48,7 @@ impl WebAssets {
 pub fn routes(assets: WebAssets) -> Router<AppState> {
     let router = Router::new()
         .merge(crate::styles::routes())
+        .merge(crate::sprite::routes())
         .merge(crate::glyphs::routes(Arc::new(Glyphs::new(assets.fonts_dir.clone()))))
         .route("/map", get(|| async { Redirect::permanent("/map/") }));
     let Some(dir) = assets.web_dir else {
