@@ -3,14 +3,12 @@
 
 pub mod analysis;
 pub mod auth;
-pub mod dashboard;
 mod error;
 pub mod features;
 pub mod filter;
 mod geojson_out;
 mod glyphs;
 mod json_errors;
-pub mod blds;
 pub mod permits;
 pub mod queryables;
 mod report;
@@ -66,8 +64,6 @@ pub fn router_with_web(store: Arc<dyn Store>, auth: auth::Auth, web: web::WebAss
         .merge(queryables::routes())
         .merge(transactions::routes())
         .merge(permits::routes())
-        .merge(blds::routes())
-        .merge(dashboard::routes())
         .merge(tiles::routes())
         .merge(web::routes(web))
         .with_state(AppState { store, auth: Arc::new(auth), tile_cache: Arc::new(tiles::TileCache::default()) })
