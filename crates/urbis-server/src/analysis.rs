@@ -1,7 +1,8 @@
 //! Service-access analysis as jobs: `POST /analysis/coverage` starts a run (urbis-analysis) and
 //! answers 202 with the job's URL; `GET /analysis/jobs/{id}` tells its state and progress,
 //! `/analysis/jobs/{id}/events` streams the progress as Server-Sent Events, and
-//! `/analysis/jobs/{id}/result` is the report once done. A run asked to `write` replaces the
+//! `/analysis/jobs/{id}/result` is the report once done, and `/analysis/jobs/{id}/features` its
+//! isochrones and uncovered areas as GeoJSON (for the web view, without writing). A run asked to `write` replaces the
 //! `coverage_results` layer and needs an editor's token. Jobs live in this process's memory.
 
 use std::convert::Infallible;
@@ -18,7 +19,11 @@ use serde_json::json;
 use tokio::sync::watch;
 use urbis_analysis::run::{run, validate, write, CoverageReport, CoverageRunRequest, RunProgress};
 
+use urbis_core::crs::Crs;
+use urbis_core::{Feature, LayerId};
+
 use crate::features::BaseUrl;
+use crate::geojson_out::GeoJsonFeature;
 use crate::{ApiError, AppState};
 
 /// How many finished jobs are kept (the oldest are forgotten first).
@@ -48,6 +53,8 @@ pub struct JobStatus {
 struct Job {
     status: watch::Sender<JobStatus>,
     result: Mutex<Option<Arc<CoverageReport>>>,
+    /// The run's isochrones and uncovered areas (not the per-parcel access points).
+    features: Mutex<Option<Arc<Vec<Feature>>>>,
 }
 
 #[derive(Default)]
@@ -95,7 +102,7 @@ impl RunProgress for Progress {
 
 pub fn routes() -> Router<AppState> {
     let jobs = Arc::new(Jobs::default());
-    let (j1, j2, j3, j4) = (jobs.clone(), jobs.clone(), jobs.clone(), jobs);
+    let (j1, j2, j3, j4, j5) = (jobs.clone(), jobs.clone(), jobs.clone(), jobs.clone(), jobs);
     Router::new()
         .route(
             "/analysis/coverage",
@@ -106,6 +113,7 @@ pub fn routes() -> Router<AppState> {
         .route("/analysis/jobs/{id}", get(move |root: BaseUrl, id: Path<String>| status(j2.clone(), root, id)))
         .route("/analysis/jobs/{id}/events", get(move |id: Path<String>| events(j3.clone(), id)))
         .route("/analysis/jobs/{id}/result", get(move |id: Path<String>| result(j4.clone(), id)))
+        .route("/analysis/jobs/{id}/features", get(move |id: Path<String>| features(j5.clone(), id)))
 }
 
 async fn start(
@@ -148,7 +156,7 @@ async fn start(
         written: None,
     };
     let (tx, _) = watch::channel(initial.clone());
-    let job = Arc::new(Job { status: tx, result: Mutex::new(None) });
+    let job = Arc::new(Job { status: tx, result: Mutex::new(None), features: Mutex::new(None) });
     jobs.add(id.clone(), job.clone());
     let store = state.store.clone();
     tokio::spawn(async move {
@@ -168,6 +176,11 @@ async fn start(
             Ok((result, written)) => {
                 if let Ok(mut r) = job.result.lock() {
                     *r = Some(Arc::new(result.report));
+                }
+                let mut shown = result.features;
+                shown.retain(|f| matches!(f.text("kind"), Some("isochrone" | "uncovered")));
+                if let Ok(mut f) = job.features.lock() {
+                    *f = Some(Arc::new(shown));
                 }
                 job.status.send_modify(|s| {
                     s.state = JobState::Done;
@@ -231,12 +244,35 @@ async fn events(
 
 async fn result(jobs: Arc<Jobs>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let job = jobs.get(&id).ok_or_else(|| not_found(&id))?;
+    if job.status.borrow().state == JobState::Done {
+        let report = job.result.lock().ok().and_then(|r| r.clone()).ok_or_else(|| not_found(&id))?;
+        return Ok(Json(&*report).into_response());
+    }
+    not_done(&job, &id)
+}
+
+/// The run's isochrones and uncovered areas as a GeoJSON FeatureCollection (WGS 84), the same
+/// features a written run puts in `coverage_results`.
+async fn features(jobs: Arc<Jobs>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let job = jobs.get(&id).ok_or_else(|| not_found(&id))?;
+    if job.status.borrow().state != JobState::Done {
+        return not_done(&job, &id);
+    }
+    let features = job.features.lock().ok().and_then(|f| f.clone()).ok_or_else(|| not_found(&id))?;
+    let out: Vec<GeoJsonFeature> = features
+        .iter()
+        .map(|feature| GeoJsonFeature { layer: LayerId::CoverageResults, feature, crs: Crs::Crs84, only: None })
+        .collect();
+    let out = serde_json::to_value(&out).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let body = json!({ "type": "FeatureCollection", "features": out });
+    Ok(([(header::CONTENT_TYPE, "application/geo+json")], Json(body)).into_response())
+}
+
+/// The answer for a job's result or features while it runs (409) or after it failed (422).
+fn not_done(job: &Job, id: &str) -> Result<Response, ApiError> {
     let s = job.status.borrow().clone();
     match s.state {
-        JobState::Done => {
-            let report = job.result.lock().ok().and_then(|r| r.clone()).ok_or_else(|| not_found(&id))?;
-            Ok(Json(&*report).into_response())
-        }
+        JobState::Done => Err(not_found(id)),
         JobState::Running => Ok((
             StatusCode::CONFLICT,
             Json(json!({ "code": "not_ready", "message": format!("job {id} is still running ({})", s.stage) })),
