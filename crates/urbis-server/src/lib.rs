@@ -3,6 +3,7 @@
 
 pub mod analysis;
 pub mod auth;
+pub mod dashboard;
 mod error;
 pub mod features;
 pub mod filter;
@@ -64,6 +65,7 @@ pub fn router_with_web(store: Arc<dyn Store>, auth: auth::Auth, web: web::WebAss
         .merge(queryables::routes())
         .merge(transactions::routes())
         .merge(permits::routes())
+        .merge(dashboard::routes())
         .merge(tiles::routes())
         .merge(web::routes(web))
         .with_state(AppState { store, auth: Arc::new(auth), tile_cache: Arc::new(tiles::TileCache::default()) })

@@ -289,7 +289,7 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
 }
 
@@ -576,7 +576,7 @@ fn head_of(events: &[(Option<String>, PermitEvent)]) -> Option<HistoryHead> {
 
 /// The stage each event brought the dossier to, for the clock (events that change no stage, a
 /// parcel check say, are left out).
-fn stage_history(events: &[(Option<String>, PermitEvent)]) -> Vec<(DateTime<Utc>, Stage)> {
+pub(crate) fn stage_history(events: &[(Option<String>, PermitEvent)]) -> Vec<(DateTime<Utc>, Stage)> {
     let mut out: Vec<(DateTime<Utc>, Stage)> = vec![];
     for (_, e) in events {
         let (Some(at), Some(stage)) = (parse_instant(&e.at), e.stage.as_deref().and_then(|s| s.parse::<Stage>().ok()))

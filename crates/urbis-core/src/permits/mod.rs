@@ -8,6 +8,7 @@ pub mod chain;
 pub mod blds;
 pub mod check;
 pub mod clock;
+pub mod dashboard;
 pub mod stage;
 
 pub use calendar::{CalendarError, WorkingCalendar};
