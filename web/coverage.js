@@ -250,8 +250,10 @@ function formatPercent(share) {
   return `${(share * 100).toFixed(1)} %`;
 }
 
+/** What the parcels are weighted by: population, another field, or 1 each. */
 function weightName(report) {
-  return report.weight_field ? `Population (${report.weight_field})` : "Weight (1 per parcel)";
+  if (report.weight_field === "population") return "Population";
+  return report.weight_field ? `Weight (${report.weight_field})` : "Weight (1 per parcel)";
 }
 
 function showReport(report, jobPath) {
