@@ -10,6 +10,7 @@ pub mod filter;
 mod geojson_out;
 mod glyphs;
 mod json_errors;
+pub mod blds;
 pub mod permits;
 pub mod queryables;
 mod report;
@@ -65,6 +66,7 @@ pub fn router_with_web(store: Arc<dyn Store>, auth: auth::Auth, web: web::WebAss
         .merge(queryables::routes())
         .merge(transactions::routes())
         .merge(permits::routes())
+        .merge(blds::routes())
         .merge(dashboard::routes())
         .merge(tiles::routes())
         .merge(web::routes(web))
