@@ -366,7 +366,6 @@ pub fn compute(
 
     // Every parcel's access, and the uncovered areas (the union of the uncovered parcels).
     progress.stage("uncovered areas", 0, 1);
-    let limit_m = options.km * 1000.0;
     let geometry_of: std::collections::HashMap<&str, &Geometry> =
         parcel_features.iter().filter_map(|f| f.geometry.as_ref().map(|g| (f.id.as_str(), g))).collect();
     let mut uncovered_polygons: Vec<Polygon> = vec![];
@@ -409,7 +408,6 @@ pub fn compute(
             }
         }
     }
-    let _ = limit_m;
     let union: MultiPolygon = geo::unary_union(&uncovered_polygons);
     let mut uncovered_area = 0.0;
     for (k, p) in union.0.iter().enumerate() {
