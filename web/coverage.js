@@ -229,6 +229,10 @@ function describeRequest(report) {
   return `${modeName(s.mode)}, ${formatNumber(s.minutes)} minutes or ${formatNumber(s.km, 2)} km`;
 }
 
+function capitalised(text) {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
 function modeName(mode) {
   return { walk: "walking", cycle: "cycling", drive: "driving" }[mode] || mode;
 }
@@ -261,8 +265,10 @@ function showReport(report, jobPath) {
   const s = report.summary;
   const weight = weightName(report);
   $("summary-caption").textContent =
-    `${modeName(s.mode)}; ${formatNumber(s.origins, 0)} parcels, ${formatNumber(s.total_weight, 0)} ${weight.toLowerCase()} in all; ` +
-    `${report.centres.length} centres.`;
+    `${capitalised(modeName(s.mode))}; ${formatNumber(s.origins, 0)} parcels, ${formatNumber(s.total_weight, 0)} ${weight.toLowerCase()} in all; ` +
+    `${report.centres.length} centres. Uncovered: ${formatNumber(report.uncovered.parcels, 0)} parcels ` +
+    `(${formatNumber(report.uncovered.weight, 0)}) in ${formatNumber(report.uncovered.polygons, 0)} areas, ` +
+    `${formatNumber(report.uncovered.area_km2, 2)} km².`;
   $("summary-table").querySelector("thead th:nth-child(4)").textContent = weight;
   const rows = [
     ["by_time", `Within ${formatNumber(s.minutes)} minutes`],
@@ -363,8 +369,8 @@ function showCentres(report) {
   const cutoffs = report.request.cutoffs_min;
   const table = $("centres-table");
   table.querySelector("thead").innerHTML =
-    `<tr><th scope="col">Centre</th><th scope="col">Catchment</th><th scope="col">Covered in ${formatNumber(report.summary.minutes)} min</th>` +
-    cutoffs.map((m) => `<th scope="col">Alone within ${formatNumber(m)} min</th>`).join("") +
+    `<tr><th scope="col">Centre</th><th scope="col">Catchment</th><th scope="col">Of it within ${formatNumber(report.summary.minutes)} min</th>` +
+    cutoffs.map((m) => `<th scope="col">Reaches within ${formatNumber(m)} min</th>`).join("") +
     `<th scope="col">Lost if closed</th></tr>`;
   table.querySelector("tbody").innerHTML = report.centres
     .map((c) => {
@@ -384,12 +390,15 @@ function showCentres(report) {
     })
     .join("");
   const least = report.centres.find((c) => c.id === report.least_loss_closure);
+  const explain =
+    `${weightName(report)}. Catchment: the parcels whose nearest centre this is; reaches: all it reaches, ` +
+    "whatever is nearer; lost if closed: what no other centre covers in the time limit.";
   $("closure").textContent = least
-    ? `${weightName(report)} figures. The centre whose closing would lose the least coverage: ${least.name || least.id} (${formatNumber(
+    ? `${explain} The centre whose closing would lose the least coverage: ${least.name || least.id} (${formatNumber(
         least.closure_loss_weight,
         0,
       )}).`
-    : `${weightName(report)} figures.`;
+    : explain;
 }
 
 /** The sites to show: the exact optimum where it ran, else greedy improved by swaps. */
