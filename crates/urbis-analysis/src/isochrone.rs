@@ -44,7 +44,8 @@ impl SiteSearch {
             // From each end inwards: a point x metres in reaches the end, then the site.
             for (node, at, far) in [(e.from, 0.0, len), (e.to, len, 0.0)] {
                 let left = cutoff_s - self.labels.cost[node];
-                if !(left >= 0.0) {
+                // Negative, or NaN for an unreached node (infinite cost).
+                if left.is_nan() || left < 0.0 {
                     continue;
                 }
                 let (x, y) = travel.travel(far, at);

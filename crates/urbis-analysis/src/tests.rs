@@ -621,6 +621,7 @@ mod whole_run {
     }
 
     #[test]
+    #[allow(clippy::needless_range_loop)] // junction numbers index the all-pairs table
     fn what_if_answers_as_brute_force_does() {
         let d = all_pairs();
         let at_node = |n: usize| ((n % 5) as f64, (n / 5) as f64);
