@@ -2,9 +2,11 @@
 //! the caller's statement); identifiers come only from the layer's static schema, after the
 //! filter's check has accepted the name. Text compares by code point (`COLLATE "C"`), as the
 //! GeoPackage store's evaluator does; geometries travel as EWKB with SRID 4326; distances are on
-//! the sphere through the `geom::geography` index.
+//! the sphere, after the planar index has selected by a box widened by the distance.
 
+use geo::BoundingRect;
 use urbis_core::cql2::{Expr, Filter, GeomOperand, Literal, Scalar};
+use urbis_core::geodesy::expand_by_metres;
 use urbis_core::{FieldType, LayerId};
 
 use crate::query::BindValue;
@@ -64,10 +66,26 @@ impl Compiler<'_> {
                 format!("{f}({}, {})", self.operand(left)?, self.operand(right)?)
             }
             Expr::DWithin { left, right, metres } => {
+                // The layer's geometry against a literal: first the planar index, by the literal's
+                // box widened by the distance (a prefilter that never cuts off a match).
+                let literal_box = match (left, right) {
+                    (GeomOperand::Property { .. }, GeomOperand::Literal { geometry, .. })
+                    | (GeomOperand::Literal { geometry, .. }, GeomOperand::Property { .. }) => geometry.bounding_rect(),
+                    _ => None,
+                };
                 let (a, b) = (self.operand(left)?, self.operand(right)?);
                 let m = (self.push)(BindValue::Real(Some(*metres)));
                 // `false`: on the sphere, as the GeoPackage store measures.
-                format!("ST_DWithin({a}::geography, {b}::geography, {m}, false)")
+                let exact = format!("ST_DWithin({a}::geography, {b}::geography, {m}, false)");
+                match literal_box.filter(|_| metres.is_finite() && *metres >= 0.0) {
+                    Some(r) => {
+                        let r = expand_by_metres(r, metres * (1.0 + 1e-6) + 1.0);
+                        let [x0, y0, x1, y1] =
+                            [r.min().x, r.min().y, r.max().x, r.max().y].map(|v| (self.push)(BindValue::Real(Some(v))));
+                        format!("(\"geom\" && ST_MakeEnvelope({x0}, {y0}, {x1}, {y1}, 4326) AND {exact})")
+                    }
+                    None => exact,
+                }
             }
         })
     }
@@ -148,9 +166,10 @@ mod tests {
         assert_eq!(
             s,
             "((NOT (\"received_at\" BETWEEN $1::timestamptz AND $2::timestamptz)) AND \
-             ST_DWithin(\"geom\"::geography, ST_GeomFromEWKB($3)::geography, $4, false))"
+             (\"geom\" && ST_MakeEnvelope($5, $6, $7, $8, 4326) AND \
+             ST_DWithin(\"geom\"::geography, ST_GeomFromEWKB($3)::geography, $4, false)))"
         );
-        assert_eq!(b.len(), 4);
+        assert_eq!(b.len(), 8);
         assert_eq!(b[3], BindValue::Real(Some(50.0)));
     }
 }

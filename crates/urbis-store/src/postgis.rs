@@ -1,17 +1,19 @@
 //! The production store: PostGIS through sqlx. The tables come from the migrations in
 //! `migrations/` (checked against the core schemas by a test); distances are on the sphere, in
-//! metres, through `geography`. Values are always bound; identifiers come only from the static
+//! metres, on `geography` after the planar index has selected by a widened box. Values are always bound; identifiers come only from the static
 //! layer schemas.
 
 use std::collections::HashSet;
 use std::str::FromStr;
 
 use async_trait::async_trait;
+use geo::BoundingRect;
 use geo_types::{Geometry, Point, Rect};
 use serde_json::{Map, Value};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgDatabaseError, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, PgPool, Postgres, Row};
+use urbis_core::geodesy::expand_by_metres;
 use urbis_core::{Feature, FieldType, LayerId};
 
 use crate::query::{column_type, filter_value, row_values, BindValue};
@@ -641,22 +643,9 @@ impl Store for PostgisStore {
                 reason: format!("distance must be metres ≥ 0, not {metres}"),
             });
         }
+        let Some(bbox) = geometry.bounding_rect() else { return Ok(vec![]) };
         let ewkb = wkb::to_ewkb(geometry).map_err(|reason| StoreError::InvalidQuery { layer, reason })?;
-        let mut st = Statement::default();
-        let g = format!("ST_GeomFromEWKB({})::geography", st.push(BindValue::Blob(Some(ewkb))));
-        let m = st.push(BindValue::Real(Some(metres)));
-        // `false`: on the sphere, the same model as the GeoPackage store's distances.
-        let mut sql = format!(
-            "SELECT {cols}, ST_Distance(\"geom\"::geography, {g}, false) AS distance_m FROM {t} \
-             WHERE ST_DWithin(\"geom\"::geography, {g}, {m}, false) \
-             ORDER BY distance_m, \"id\" COLLATE \"C\"",
-            cols = select_list(layer),
-            t = ident(layer.name()),
-        );
-        if let Some(n) = limit {
-            sql += &format!(" LIMIT {}", st.push(BindValue::Integer(Some(as_i64(n)))));
-        }
-        self.fetch_near(layer, &sql, &st).await
+        self.near(layer, &ewkb, bbox, metres, limit).await
     }
 
     async fn nearest(&self, layer: LayerId, point: Point, k: u64) -> Result<Vec<Near>> {
@@ -668,24 +657,21 @@ impl Store for PostgisStore {
         }
         let ewkb =
             wkb::to_ewkb(&Geometry::Point(point)).map_err(|reason| StoreError::InvalidQuery { layer, reason })?;
+        // The planar index scan (KNN `<->` in degrees) finds k features; the farthest of them, in
+        // metres, bounds the k-th nearest from above, so every feature within that distance is
+        // fetched and ranked exactly, by distance then id.
         let mut st = Statement::default();
-        let g = format!("ST_GeomFromEWKB({})::geography", st.push(BindValue::Blob(Some(ewkb))));
-        let k = st.push(BindValue::Integer(Some(as_i64(k))));
-        // The index scan (KNN `<->`) finds k candidates; the largest of their distances bounds the
-        // k-th nearest from above, so every feature within it is fetched and ranked exactly, by
-        // distance then id. Ties at the k-th place are thus broken by id, not by index order.
+        let g = format!("ST_GeomFromEWKB({})", st.push(BindValue::Blob(Some(ewkb.clone()))));
         let sql = format!(
-            "WITH bound AS (\
-                SELECT max(ST_Distance(\"geom\"::geography, {g}, false)) AS d FROM (\
-                    SELECT \"geom\" FROM {t} WHERE \"geom\" IS NOT NULL \
-                    ORDER BY \"geom\"::geography <-> {g} LIMIT {k}) AS knn) \
-             SELECT {cols}, ST_Distance(\"geom\"::geography, {g}, false) AS distance_m FROM {t}, bound \
-             WHERE ST_DWithin(\"geom\"::geography, {g}, bound.d * (1 + 1e-9) + 1e-6, false) \
-             ORDER BY distance_m, \"id\" COLLATE \"C\" LIMIT {k}",
-            cols = select_list(layer),
+            "SELECT max(ST_Distance(knn.\"geom\"::geography, {g}::geography, false)) FROM (\
+                SELECT \"geom\" FROM {t} WHERE \"geom\" IS NOT NULL ORDER BY \"geom\" <-> {g} LIMIT {k}) AS knn",
             t = ident(layer.name()),
+            k = st.push(BindValue::Integer(Some(as_i64(k)))),
         );
-        self.fetch_near(layer, &sql, &st).await
+        let bound: Option<f64> = st.query(&sql).fetch_one(&self.pool).await?.try_get(0)?;
+        let Some(bound) = bound else { return Ok(vec![]) };
+        let at = Rect::new(point.0, point.0);
+        self.near(layer, &ewkb, at, bound * (1.0 + 1e-9) + 1e-6, Some(k)).await
     }
 
     async fn bulk_load(
@@ -726,6 +712,37 @@ impl Store for PostgisStore {
 }
 
 impl PostgisStore {
+    /// Features within `metres` of a geometry (its EWKB and box), nearest first: the planar GiST
+    /// index selects by the box widened by the distance, then the sphere decides.
+    async fn near(
+        &self,
+        layer: LayerId,
+        ewkb: &[u8],
+        bbox: Rect,
+        metres: f64,
+        limit: Option<u64>,
+    ) -> Result<Vec<Near>> {
+        let mut st = Statement::default();
+        let g = format!("ST_GeomFromEWKB({})::geography", st.push(BindValue::Blob(Some(ewkb.to_vec()))));
+        let m = st.push(BindValue::Real(Some(metres)));
+        // A hair wider than the distance: the box is a prefilter and must never cut off a match.
+        let b = expand_by_metres(bbox, metres * (1.0 + 1e-6) + 1.0);
+        let [x0, y0, x1, y1] = [b.min().x, b.min().y, b.max().x, b.max().y].map(|v| st.push(BindValue::Real(Some(v))));
+        // `false`: on the sphere, the same model as the GeoPackage store's distances.
+        let mut sql = format!(
+            "SELECT {cols}, ST_Distance(\"geom\"::geography, {g}, false) AS distance_m FROM {t} \
+             WHERE \"geom\" && ST_MakeEnvelope({x0}, {y0}, {x1}, {y1}, 4326) \
+             AND ST_DWithin(\"geom\"::geography, {g}, {m}, false) \
+             ORDER BY distance_m, \"id\" COLLATE \"C\"",
+            cols = select_list(layer),
+            t = ident(layer.name()),
+        );
+        if let Some(n) = limit {
+            sql += &format!(" LIMIT {}", st.push(BindValue::Integer(Some(as_i64(n)))));
+        }
+        self.fetch_near(layer, &sql, &st).await
+    }
+
     /// Runs a distance query whose last column is `distance_m`.
     async fn fetch_near(&self, layer: LayerId, sql: &str, st: &Statement) -> Result<Vec<Near>> {
         let rows = st.query(sql).fetch_all(&self.pool).await?;

@@ -1,6 +1,6 @@
 //! Bulk loads into PostGIS, inside the caller's transaction. Rows go in through COPY; into an
-//! empty table (a first load or a replacing one) the secondary indexes (GiST on geometry and on
-//! geography, B-tree on codes) are dropped first and built again from their own definitions once
+//! empty table (a first load or a replacing one) the secondary indexes (GiST on geometry, B-tree
+//! on codes) are dropped first and built again from their own definitions once
 //! the rows are in, which costs far less than growing them row by row. The unique index on `id`
 //! stays, so that a duplicate id is still reported by name as the row arrives. Everything happens
 //! in the transaction: a failed load leaves the table and its indexes as they were.

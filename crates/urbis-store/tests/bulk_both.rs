@@ -77,7 +77,7 @@ async fn fast_bulk_loads_answer_the_same_on_both_stores_and_keep_the_indexes() {
     let dir = tempfile::tempdir().unwrap();
     let gpkg = GpkgStore::open(&dir.path().join("city.gpkg")).await.unwrap();
     let migrated = indexes(&url).await;
-    assert!(migrated.iter().any(|(n, _)| n == "roads_geog_idx"), "{migrated:?}");
+    assert!(migrated.iter().any(|(n, _)| n == "roads_geom_idx"), "{migrated:?}");
 
     let first = roads("a", 4000, 1);
     for store in [&pg as &dyn Store, &gpkg] {
