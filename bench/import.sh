@@ -12,8 +12,8 @@
 # Not a test: it asserts nothing and is never run by CI. PostGIS is a throwaway cluster, as in the
 # test command. What each side does: urbis reads, maps, validates every feature and applies the
 # unambiguous repairs (ring orientation, duplicate vertices), computes parcel areas, and writes in
-# one transaction (COPY on PostGIS) into its schema with its indexes (on PostGIS a geography GiST
-# index too); ogr2ogr translates without validation (its default), with COPY on PostGIS, into a
+# one transaction (COPY on PostGIS) into its schema with its indexes (the spatial index, the unique
+# id, code B-trees) and the change feed; ogr2ogr translates without validation (its default), with COPY on PostGIS, into a
 # table it creates with one spatial index.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
