@@ -234,16 +234,7 @@ async fn main() -> anyhow::Result<()> {
             let read = t.elapsed();
             let t = Instant::now();
             let ids: Vec<String> = centres.iter().map(|c| c.id.clone()).collect();
-            let d = urbis_core::permits::dashboard::dashboard(
-                &config.calendar,
-                request.policy,
-                request.thresholds,
-                request.from,
-                request.to,
-                request.now,
-                &ids,
-                &facts,
-            )?;
+            let d = urbis_core::permits::dashboard::dashboard(&config.calendar, &request.options(), &ids, &facts)?;
             let aggregate = t.elapsed();
             let t = Instant::now();
             let response =

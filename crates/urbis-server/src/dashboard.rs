@@ -51,6 +51,12 @@ pub struct Request {
     pub thresholds: Thresholds,
 }
 
+impl Request {
+    pub fn options(&self) -> board::Options {
+        board::Options { from: self.from, to: self.to, now: self.now, policy: self.policy, thresholds: self.thresholds }
+    }
+}
+
 fn bad(parameter: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::BadParameter { parameter, message: message.into() }
 }
@@ -195,17 +201,8 @@ pub async fn compute(
     let (centres, facts) = load(store).await?;
     let ids: Vec<String> = centres.iter().map(|c| c.id.clone()).collect();
     let started = std::time::Instant::now();
-    let d = board::dashboard(
-        &config.calendar,
-        request.policy,
-        request.thresholds,
-        request.from,
-        request.to,
-        request.now,
-        &ids,
-        &facts,
-    )
-    .map_err(|e| bad("from", e.to_string()))?;
+    let d =
+        board::dashboard(&config.calendar, &request.options(), &ids, &facts).map_err(|e| bad("from", e.to_string()))?;
     tracing::debug!(dossiers = facts.len(), elapsed_ms = started.elapsed().as_millis() as u64, "dashboard computed");
     Ok((centres, d))
 }

@@ -326,17 +326,25 @@ fn outcome(
     result
 }
 
-/// The dashboard of the `centres` (ids, in the order to report them) over `[from, to)` at `now`.
+/// What a dashboard is read for: the period `[from, to)` of the city's dates, the instant "now",
+/// when an open dossier is at risk, and the colours' thresholds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Options {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub now: DateTime<Utc>,
+    pub policy: ClockPolicy,
+    pub thresholds: Thresholds,
+}
+
+/// The dashboard of the `centres` (ids, in the order to report them).
 pub fn dashboard(
     calendar: &WorkingCalendar,
-    policy: ClockPolicy,
-    thresholds: Thresholds,
-    from: NaiveDate,
-    to: NaiveDate,
-    now: DateTime<Utc>,
+    options: &Options,
     centres: &[String],
     dossiers: &[DossierFacts],
 ) -> Result<Dashboard, DashboardError> {
+    let Options { from, to, now, policy, thresholds } = *options;
     if from >= to {
         return Err(DashboardError::EmptyPeriod { from, to });
     }
@@ -378,6 +386,10 @@ mod tests {
 
     fn date(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn opts(from: NaiveDate, to: NaiveDate, now: DateTime<Utc>) -> Options {
+        Options { from, to, now, policy: ClockPolicy::default(), thresholds: Thresholds::default() }
     }
 
     fn cal() -> WorkingCalendar {
@@ -469,8 +481,7 @@ mod tests {
             open("Z", "2026-11-20T10:00:00Z", 20),
         ];
         let centres = vec!["A".to_string(), "B".to_string(), "C".to_string()];
-        let d =
-            dashboard(&cal, ClockPolicy::default(), Thresholds::default(), from, to, now, &centres, &dossiers).unwrap();
+        let d = dashboard(&cal, &opts(from, to, now), &centres, &dossiers).unwrap();
         let a = &d.centres[0].figures;
         assert_eq!((a.received, a.received_online, a.online_share), (4, 1, Some(0.25)));
         assert_eq!((a.decided, a.decided_on_time, a.decided_without_clock), (3, 2, 0));
@@ -499,17 +510,8 @@ mod tests {
 
         // Read later, B's decision is in December: a December period sees it decided on time
         // ((23 Nov, 2 Dec]: 24, 25, 27, 30, 1, 2 = 6 days).
-        let dec = dashboard(
-            &cal,
-            ClockPolicy::default(),
-            Thresholds::default(),
-            date("2026-12-01"),
-            date("2027-01-01"),
-            t("2026-12-31T12:00:00Z"),
-            &centres,
-            &dossiers,
-        )
-        .unwrap();
+        let later = opts(date("2026-12-01"), date("2027-01-01"), t("2026-12-31T12:00:00Z"));
+        let dec = dashboard(&cal, &later, &centres, &dossiers).unwrap();
         let b = &dec.centres[1].figures;
         assert_eq!((b.received, b.decided, b.decided_on_time, b.colour), (0, 1, 1, Colour::Green));
         assert_eq!((b.processing_days_p90, b.satisfaction.share_4_or_more), (Some(6), Some(0.0)));
@@ -523,13 +525,13 @@ mod tests {
         let centres = vec!["A".to_string()];
         let now = t("2026-11-30T00:00:00Z");
         let (from, to) = (date("2026-11-01"), date("2026-12-01"));
-        let r = dashboard(&cal, ClockPolicy::default(), Thresholds::default(), from, to, now, &centres, &[d]).unwrap();
+        let r = dashboard(&cal, &opts(from, to, now), &centres, &[d]).unwrap();
         let a = &r.centres[0].figures;
         assert_eq!((a.decided, a.decided_without_clock, a.on_time_rate, a.colour), (1, 1, None, Colour::Grey));
         // A rating of 9 is not a rating.
         assert_eq!(a.satisfaction.count, 0);
         assert_eq!(
-            dashboard(&cal, ClockPolicy::default(), Thresholds::default(), to, from, now, &centres, &[]),
+            dashboard(&cal, &opts(to, from, now), &centres, &[]),
             Err(DashboardError::EmptyPeriod { from: to, to: from })
         );
     }
