@@ -185,21 +185,17 @@ pub async fn coverage(
     Ok(out)
 }
 
-/// A box widened by one tile of zoom `z` on each side (more than any buffer), clamped to the
-/// projection.
+/// A box widened by one tile of zoom `z` on each side (more than any buffer), in the projection's
+/// metres where tiles are squares, clamped to the projection.
 fn widen(b: Rect, z: u8) -> Rect {
-    let dx = 360.0 / (1u64 << z) as f64;
-    let lat = |y: f64| y.clamp(-MAX_LATITUDE, MAX_LATITUDE);
-    // A tile is taller in degrees away from the equator: one tile's height at the box's edge.
-    let dy = |y: f64| {
-        let t = TileId::containing(b.min().x, lat(y), z);
-        let r = t.bbox_degrees(0.0);
-        r.max().y - r.min().y
-    };
-    Rect::new(
-        Coord { x: (b.min().x - dx).max(-180.0), y: lat(b.min().y - dy(b.min().y)) },
-        Coord { x: (b.max().x + dx).min(180.0), y: lat(b.max().y + dy(b.max().y)) },
-    )
+    use crate::tms::{lonlat_to_mercator, mercator_to_lonlat, ORIGIN_SHIFT};
+    let span = 2.0 * ORIGIN_SHIFT / (1u64 << z) as f64;
+    let (x0, y0) = lonlat_to_mercator(b.min().x, b.min().y);
+    let (x1, y1) = lonlat_to_mercator(b.max().x, b.max().y);
+    let clamp = |v: f64| v.clamp(-ORIGIN_SHIFT, ORIGIN_SHIFT);
+    let (lon0, lat0) = mercator_to_lonlat(clamp(x0 - span), clamp(y0 - span));
+    let (lon1, lat1) = mercator_to_lonlat(clamp(x1 + span), clamp(y1 + span));
+    Rect::new(Coord { x: lon0, y: lat0.max(-MAX_LATITUDE) }, Coord { x: lon1, y: lat1.min(MAX_LATITUDE) })
 }
 
 async fn bounds(store: &dyn Store, layers: &[LayerId]) -> Result<Option<Rect>, TileError> {
