@@ -3,6 +3,7 @@
 
 pub mod analysis;
 pub mod auth;
+pub mod blds;
 pub mod dashboard;
 mod error;
 pub mod features;
@@ -10,7 +11,6 @@ pub mod filter;
 mod geojson_out;
 mod glyphs;
 mod json_errors;
-pub mod blds;
 pub mod permits;
 pub mod queryables;
 mod report;

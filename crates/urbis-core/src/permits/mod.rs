@@ -3,9 +3,9 @@
 //! makes a dossier's history tamper-evident ([`chain`]), and the automatic parcel check ([`check`]).
 //! Stores and the server call these; nothing here reads a clock, a file or a database.
 
+pub mod blds;
 pub mod calendar;
 pub mod chain;
-pub mod blds;
 pub mod check;
 pub mod clock;
 pub mod dashboard;
