@@ -162,7 +162,16 @@ async fn start(
     tokio::spawn(async move {
         let progress = Progress(job.status.clone());
         let outcome = async {
-            let result = run(&*store, &request.run, &progress).await.map_err(|e| e.to_string())?;
+            // The run is minutes of CPU on a large city: off the async workers, so that the
+            // server keeps answering and the job's events stream every stage as it happens.
+            let (store_for_run, run_request, run_progress) =
+                (store.clone(), request.run.clone(), Progress(job.status.clone()));
+            let handle = tokio::runtime::Handle::current();
+            let result =
+                tokio::task::spawn_blocking(move || handle.block_on(run(&*store_for_run, &run_request, &run_progress)))
+                    .await
+                    .map_err(|e| format!("the run stopped: {e}"))?
+                    .map_err(|e| e.to_string())?;
             let written = if request.write {
                 progress.stage("writing", 0, 1);
                 Some(write(&*store, &result).await.map_err(|e| e.to_string())?)
