@@ -153,7 +153,7 @@ fn qgis_opens_the_demo_city() {
             Some((w.next()?.to_string(), w.next()?.parse().ok()?))
         })
         .collect();
-    assert_eq!(counts.len(), 10, "{layers}");
+    assert_eq!(counts.len(), urbis_core::LayerId::ALL.len(), "{layers}");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/qgis_layers.py");
     let runtime = dir.path().join("xdg");
     std::fs::create_dir(&runtime).unwrap();
@@ -188,7 +188,10 @@ fn qgis_opens_the_demo_city() {
             urbis_core::GeometryKind::Geometry => layer["geometry"].as_str().unwrap_or("NoGeometry"),
         };
         assert_eq!(layer["geometry"], expected, "{name}: {layer}");
-        if layer_id.schema().has_geometry() {
+        // QGIS cannot name the type of an empty layer of any geometry (the demo writes no
+        // coverage results): it opens it as a table, which is all it can be until it has rows.
+        let empty_any = layer_id.schema().geometry == urbis_core::GeometryKind::Geometry && *count == 0;
+        if layer_id.schema().has_geometry() && !empty_any {
             assert_ne!(layer["geometry"], "NoGeometry", "{name}: {layer}");
         }
         if expected != "NoGeometry" {
