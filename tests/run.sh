@@ -72,5 +72,6 @@ feature_args=()
 if ((${#features[@]})); then
     feature_args=(--features "$(IFS=,; echo "${features[*]}")")
 fi
-echo "tests/run.sh: cargo test ${scope[*]} ${feature_args[*]} $*" >&2
-cargo test "${scope[@]}" "${feature_args[@]}" "$@"
+# --no-fail-fast: one run reports every failing test binary, not only the first.
+echo "tests/run.sh: cargo test --no-fail-fast ${scope[*]} ${feature_args[*]} $*" >&2
+cargo test --no-fail-fast "${scope[@]}" "${feature_args[@]}" "$@"
