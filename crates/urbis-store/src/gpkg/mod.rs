@@ -44,6 +44,10 @@ enum Cost {
 /// Pages up to this many features are read on the calling thread.
 const SMALL_PAGE: u64 = 1000;
 
+/// Layers added after the first release of the store, in the order they came: opening a store
+/// written before one of them creates it.
+const ADDED_LATER: [LayerId; 1] = [LayerId::CoverageResults];
+
 /// How long a read or write waits for another writer to finish.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -124,8 +128,22 @@ impl GpkgStore {
             sqlx::query_scalar("SELECT table_name FROM gpkg_contents").fetch_all(&self.pool).await?;
         let missing: Vec<&str> =
             LayerId::ALL.iter().map(|l| l.name()).filter(|t| !tables.iter().any(|x| x == t)).collect();
-        if !missing.is_empty() {
-            return Err(not_urbis(format!("it lacks the layer table(s) {}", missing.join(", "))));
+        // Layers that later versions of urbis added are created in a store an earlier version wrote
+        // (all of them in one transaction); any other missing layer means it is not an urbis store.
+        let (newer, lacking): (Vec<&str>, Vec<&str>) =
+            missing.into_iter().partition(|t| ADDED_LATER.iter().any(|l| l.name() == *t));
+        if !lacking.is_empty() {
+            return Err(not_urbis(format!("it lacks the layer table(s) {}", lacking.join(", "))));
+        }
+        if !newer.is_empty() {
+            let mut tx = self.pool.begin().await?;
+            for layer in ADDED_LATER.iter().filter(|l| newer.contains(&l.name())) {
+                for statement in schema::layer_statements(*layer) {
+                    sqlx::query(&statement).execute(&mut *tx).await?;
+                }
+            }
+            tx.commit().await?;
+            tracing::info!(store = %self.location(), layers = %newer.join(", "), "added the layers this version of urbis has");
         }
         Ok(())
     }

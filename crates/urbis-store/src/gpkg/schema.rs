@@ -80,7 +80,7 @@ fn sql_type(ty: FieldType) -> &'static str {
     }
 }
 
-fn layer_statements(layer: LayerId) -> Vec<String> {
+pub(crate) fn layer_statements(layer: LayerId) -> Vec<String> {
     let schema: &LayerSchema = layer.schema();
     let t = schema.table;
     let mut cols = vec!["fid INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL".to_string(), "id TEXT NOT NULL UNIQUE".into()];
