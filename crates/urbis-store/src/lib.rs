@@ -8,6 +8,7 @@ pub mod gpkg;
 pub mod history;
 pub mod postgis;
 mod query;
+pub mod users;
 pub mod wkb;
 
 use async_trait::async_trait;
@@ -17,6 +18,7 @@ use urbis_core::{Feature, LayerId};
 pub use changes::Change;
 pub use history::HistoryHead;
 pub use query::{AttributeFilter, Comparison, Query};
+pub use users::User;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -49,6 +51,12 @@ pub enum StoreError {
     /// Another writer held the store for longer than the store waits (30 s).
     #[error("the store is busy: another writer has held it too long; try again")]
     Busy,
+    #[error("there is no user `{name}`")]
+    UnknownUser { name: String },
+    #[error("there is already a user `{name}`")]
+    DuplicateUser { name: String },
+    #[error("user `{name}`: {reason}")]
+    InvalidUser { name: String, reason: String },
     #[error("the {store} store does not support {operation}")]
     Unsupported { store: &'static str, operation: &'static str },
 }
@@ -190,6 +198,26 @@ pub trait Store: Send + Sync {
     /// The `seq` of the last change committed (0 when there is none).
     async fn last_change(&self) -> Result<i64> {
         Err(StoreError::Unsupported { store: "this", operation: "a change feed" })
+    }
+
+    /// Adds a staff account ([`users`]); [`StoreError::DuplicateUser`] if the name is taken.
+    async fn add_user(&self, _user: &User) -> Result<()> {
+        Err(StoreError::Unsupported { store: "this", operation: "users" })
+    }
+
+    /// The account named `name`, disabled or not.
+    async fn get_user(&self, _name: &str) -> Result<Option<User>> {
+        Err(StoreError::Unsupported { store: "this", operation: "users" })
+    }
+
+    /// Every account, by name.
+    async fn list_users(&self) -> Result<Vec<User>> {
+        Err(StoreError::Unsupported { store: "this", operation: "users" })
+    }
+
+    /// Disables (or enables again) an account; [`StoreError::UnknownUser`] if there is none.
+    async fn set_user_disabled(&self, _name: &str, _disabled: bool) -> Result<()> {
+        Err(StoreError::Unsupported { store: "this", operation: "users" })
     }
 }
 

@@ -24,6 +24,7 @@ use crate::{wkb, Comparison, LayerCount, Near, Progress, Query, Result, Store, S
 mod copy;
 // A dossier's step and its event in one transaction.
 mod history;
+mod users;
 
 /// The migrations, embedded at build time (`build.rs` rebuilds when the folder changes).
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
@@ -470,6 +471,22 @@ fn update_returning_sql(layer: LayerId) -> String {
 impl Store for PostgisStore {
     fn kind(&self) -> StoreKind {
         StoreKind::PostGis
+    }
+
+    async fn add_user(&self, user: &crate::User) -> Result<()> {
+        self.add_user_row(user).await
+    }
+
+    async fn get_user(&self, name: &str) -> Result<Option<crate::User>> {
+        self.user_row(name).await
+    }
+
+    async fn list_users(&self) -> Result<Vec<crate::User>> {
+        self.user_rows().await
+    }
+
+    async fn set_user_disabled(&self, name: &str, disabled: bool) -> Result<()> {
+        self.set_user_row_disabled(name, disabled).await
     }
 
     async fn append_event(

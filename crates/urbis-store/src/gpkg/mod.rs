@@ -8,6 +8,7 @@ mod history;
 mod reader;
 mod rtree;
 mod schema;
+mod users;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -21,6 +22,7 @@ use serde_json::{Map, Value};
 use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
 use sqlx::{Row, Sqlite, SqlitePool};
 use urbis_core::geodesy::{distance_m, expand_by_metres};
+use urbis_core::near::NearIndex;
 use urbis_core::overlap::{rect_side, RectSide};
 use urbis_core::{Feature, FieldType, LayerId};
 
@@ -93,6 +95,8 @@ impl GpkgStore {
         for statement in crate::changes::gpkg::statements() {
             sqlx::query(&statement).execute(&store.pool).await?;
         }
+        // The staff accounts (crate::users), also into stores made before they existed.
+        sqlx::query(&users::statement()).execute(&store.pool).await?;
         Ok(store)
     }
 
@@ -494,6 +498,22 @@ impl Store for GpkgStore {
         StoreKind::GeoPackage
     }
 
+    async fn add_user(&self, user: &crate::User) -> Result<()> {
+        self.add_user_row(user).await
+    }
+
+    async fn get_user(&self, name: &str) -> Result<Option<crate::User>> {
+        self.user_row(name).await
+    }
+
+    async fn list_users(&self) -> Result<Vec<crate::User>> {
+        self.user_rows().await
+    }
+
+    async fn set_user_disabled(&self, name: &str, disabled: bool) -> Result<()> {
+        self.set_user_row_disabled(name, disabled).await
+    }
+
     async fn append_event(
         &self,
         dossier: &Feature,
@@ -648,6 +668,7 @@ impl Store for GpkgStore {
 
     async fn intersects(&self, layer: LayerId, geometry: &Geometry, limit: Option<u64>) -> Result<Vec<Feature>> {
         let Some(rect) = geometry.bounding_rect() else { return Ok(vec![]) };
+        let index = NearIndex::new(geometry);
         let mut hits: Vec<Feature> = self
             .candidates(layer, rect)
             .await?
@@ -655,7 +676,7 @@ impl Store for GpkgStore {
             .filter(|f| {
                 f.geometry.as_ref().is_some_and(|g| match rect_side(g, rect) {
                     Some(side) => side == RectSide::Inside,
-                    None => g.intersects(geometry),
+                    None => index.intersects(g),
                 })
             })
             .collect();
@@ -679,15 +700,27 @@ impl Store for GpkgStore {
             });
         }
         let Some(rect) = geometry.bounding_rect() else { return Ok(vec![]) };
-        let found = self
-            .candidates(layer, expand_by_metres(rect, metres))
-            .await?
-            .into_iter()
-            .filter_map(|f| {
-                let d = distance_m(geometry, f.geometry.as_ref()?);
-                (d <= metres).then_some(Near { feature: f, distance_m: d })
-            })
-            .collect();
+        let candidates = self.candidates(layer, expand_by_metres(rect, metres)).await?;
+        // A point is measured on the sphere; anything larger through an index of its segments,
+        // so that a long parcel costs the few segments near each candidate.
+        let found = if let Geometry::Point(_) = geometry {
+            candidates
+                .into_iter()
+                .filter_map(|f| {
+                    let d = distance_m(geometry, f.geometry.as_ref()?);
+                    (d <= metres).then_some(Near { feature: f, distance_m: d })
+                })
+                .collect()
+        } else {
+            let index = NearIndex::new(geometry);
+            candidates
+                .into_iter()
+                .filter_map(|f| {
+                    let d = index.within(f.geometry.as_ref()?, metres)?;
+                    Some(Near { feature: f, distance_m: d })
+                })
+                .collect()
+        };
         Ok(Self::nearest_first(found, limit))
     }
 
