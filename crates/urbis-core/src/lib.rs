@@ -9,6 +9,7 @@ pub mod domain;
 pub mod feature;
 pub mod geodesy;
 pub mod layer;
+pub mod near;
 pub mod overlap;
 pub mod permits;
 pub mod validate;
