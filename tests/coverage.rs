@@ -384,7 +384,7 @@ async fn cambridge_coverage_run(store: &dyn Store) {
     let labels = &city.coverage.nodes_by_time;
     for (ci, c) in city.coverage.centres.iter().enumerate() {
         let (Some(snap), None) = (&c.snap, &c.unusable) else { continue };
-        for iso in isochrones(&graph, &options, snap, ci, &request.cutoffs_min, request.isochrone_buffer_m) {
+        for iso in isochrones(&graph, &options, snap, ci, &request.cutoffs_min, request.isochrone_cell_m) {
             for &n in &iso.nodes {
                 assert!(
                     iso.polygon.contains(&geo::Point(net.nodes[n].position)),

@@ -7,7 +7,6 @@
 //! this needs several sources with start costs (centres lie part-way along edges), the label of
 //! the winning centre and a deterministic tie rule. The tests check it against petgraph's.
 
-use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use serde::{Deserialize, Serialize};
@@ -53,48 +52,22 @@ pub struct NodeLabels {
     pub centre: Vec<Option<u32>>,
 }
 
-#[derive(Clone, Copy, PartialEq)]
-struct Label {
-    cost: f64,
-    length_m: f64,
-    centre: u32,
-}
+/// A label as a heap key: cost and metres as the bits of non-negative `f64`s (which order as
+/// the numbers do), then the centre, then the node. `Reverse` makes the max-heap pop the least.
+type Key = std::cmp::Reverse<(u64, u64, u32, u32)>;
 
-impl Label {
-    fn better(&self, other: &Label) -> bool {
-        self.order(other) == Ordering::Less
-    }
-
-    fn order(&self, other: &Label) -> Ordering {
-        self.cost
-            .total_cmp(&other.cost)
-            .then(self.length_m.total_cmp(&other.length_m))
-            .then(self.centre.cmp(&other.centre))
-    }
-}
-
-struct Queued(Label, u32);
-
-impl PartialEq for Queued {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-impl Eq for Queued {}
-impl PartialOrd for Queued {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Queued {
-    // BinaryHeap is a max-heap: the best label must compare greatest.
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.0.order(&self.0).then(other.1.cmp(&self.1))
-    }
+fn key(cost: f64, length_m: f64, centre: u32, node: u32) -> Key {
+    // `+ 0.0` turns a negative zero (whose bits would sort last) into zero.
+    std::cmp::Reverse(((cost + 0.0).to_bits(), (length_m + 0.0).to_bits(), centre, node))
 }
 
 /// Labels every node with its nearest seed's centre. `limit` stops the search past that cost
 /// (nodes beyond stay unreached); `f64::INFINITY` searches the whole graph.
+///
+/// Every cost is at least zero (times and lengths of edges, access legs), so a node's label is
+/// final when it is popped: a later relaxation cannot be strictly better, which is why no
+/// "settled" flags are kept. Labels are kept in three flat arrays and the heap holds plain
+/// integer keys, for speed (the benchmark in `bench/coverage.sh` measures this function).
 pub fn nearest_centres(
     graph: &ModeGraph,
     seeds: &[Seed],
@@ -103,23 +76,29 @@ pub fn nearest_centres(
     limit: f64,
 ) -> NodeLabels {
     let n = graph.node_count();
-    let none = Label { cost: f64::INFINITY, length_m: f64::INFINITY, centre: u32::MAX };
-    let mut best = vec![none; n];
-    let mut done = vec![false; n];
-    let mut heap = BinaryHeap::new();
+    let mut cost = vec![f64::INFINITY; n];
+    let mut length = vec![f64::INFINITY; n];
+    let mut centre = vec![u32::MAX; n];
+    let better = |c: f64, l: f64, k: u32, node: usize, cost: &[f64], length: &[f64], centre: &[u32]| {
+        c.total_cmp(&cost[node]).then(l.total_cmp(&length[node])).then(k.cmp(&centre[node])).is_lt()
+    };
+    let mut heap: BinaryHeap<Key> = BinaryHeap::new();
     for s in seeds {
-        let l = Label { cost: s.cost, length_m: s.length_m, centre: s.centre as u32 };
-        if l.cost <= limit && l.better(&best[s.node]) {
-            best[s.node] = l;
-            heap.push(Queued(l, s.node as u32));
+        let k = s.centre as u32;
+        if s.cost <= limit && better(s.cost, s.length_m, k, s.node, &cost, &length, &centre) {
+            cost[s.node] = s.cost;
+            length[s.node] = s.length_m;
+            centre[s.node] = k;
+            heap.push(key(s.cost, s.length_m, k, s.node as u32));
         }
     }
-    while let Some(Queued(label, node)) = heap.pop() {
+    while let Some(std::cmp::Reverse((c, l, k, node))) = heap.pop() {
         let node = node as usize;
-        if done[node] || label != best[node] {
+        let (c, l) = (f64::from_bits(c), f64::from_bits(l));
+        // A stale entry: the node has had a better label since.
+        if c != cost[node] || l != length[node] || k != centre[node] {
             continue;
         }
-        done[node] = true;
         // Towards the centre, a node's predecessor u travels u → node: the reversed graph.
         let arcs = match direction {
             Direction::ToCentre => graph.in_arcs(node),
@@ -130,18 +109,19 @@ pub fn nearest_centres(
                 Metric::TimeS => a.time_s,
                 Metric::LengthM => a.length_m,
             };
-            let next = Label { cost: label.cost + step, length_m: label.length_m + a.length_m, centre: label.centre };
-            let to = a.node as usize;
-            if !done[to] && next.cost <= limit && next.better(&best[to]) {
-                best[to] = next;
-                heap.push(Queued(next, a.node));
+            let (nc, nl, to) = (c + step, l + a.length_m, a.node as usize);
+            if nc <= limit && better(nc, nl, k, to, &cost, &length, &centre) {
+                cost[to] = nc;
+                length[to] = nl;
+                centre[to] = k;
+                heap.push(key(nc, nl, k, a.node));
             }
         }
     }
     NodeLabels {
         metric,
-        cost: best.iter().map(|l| l.cost).collect(),
-        length_m: best.iter().map(|l| l.length_m).collect(),
-        centre: best.iter().map(|l| (l.centre != u32::MAX).then_some(l.centre)).collect(),
+        cost,
+        length_m: length,
+        centre: centre.into_iter().map(|k| (k != u32::MAX).then_some(k)).collect(),
     }
 }

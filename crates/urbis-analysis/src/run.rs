@@ -5,13 +5,14 @@
 //! transaction.
 
 use geo::{Area, Coord, Geometry, MapCoords, MultiPolygon, Point, Polygon};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use urbis_core::{Feature, LayerId};
 use urbis_store::Store;
 
 use crate::coverage::{coverage, Catchment, CentreAccess, CoverageSummary, Travel};
 use crate::graph::ModeReport;
-use crate::isochrone::{isochrone, SiteSearch};
+use crate::isochrone::{isochrones_of, Isochrone, SiteSearch};
 use crate::location::{self, CoverInstance, Selection};
 use crate::network::{NetworkReport, RoadNetwork};
 use crate::origins::{OriginProblem, Origins};
@@ -38,8 +39,11 @@ pub struct CoverageRunRequest {
     pub city: CityCoverageRequest,
     /// Isochrone cutoffs, minutes.
     pub cutoffs_min: Vec<f64>,
-    /// Half-width of the road strokes an isochrone is made of, metres.
-    pub isochrone_buffer_m: f64,
+    /// Side of the grid cells isochrones are traced on, metres (see
+    /// [`crate::isochrone::isochrones_of`]): the outline lies within two cells of the reached
+    /// roads.
+    #[serde(alias = "isochrone_buffer_m")]
+    pub isochrone_cell_m: f64,
     /// How many new centres to suggest (0: none).
     pub suggest: usize,
     pub candidates: CandidateSource,
@@ -55,7 +59,7 @@ impl Default for CoverageRunRequest {
         CoverageRunRequest {
             city: CityCoverageRequest::default(),
             cutoffs_min: vec![10.0, 20.0, 30.0],
-            isochrone_buffer_m: 40.0,
+            isochrone_cell_m: 20.0,
             suggest: 0,
             candidates: CandidateSource::PublicParcels,
             max_candidates: 1000,
@@ -232,7 +236,7 @@ fn check(request: &CoverageRunRequest) -> Result<(), AnalysisError> {
     for &c in &request.cutoffs_min {
         positive("isochrone cutoff (minutes)", c)?;
     }
-    positive("isochrone buffer (m)", request.isochrone_buffer_m)?;
+    positive("isochrone cell size (m)", request.isochrone_cell_m)?;
     positive("exact solver time limit (s)", request.exact_time_limit_s)?;
     if let CandidateSource::Grid { spacing_m } = request.candidates {
         positive("candidate grid spacing (m)", spacing_m)?;
@@ -279,42 +283,55 @@ pub fn compute(
     let mut alone: Vec<Vec<usize>> = vec![];
     let mode = graph.mode.name();
     let by_id: std::collections::HashMap<&str, &Feature> = centre_features.iter().map(|f| (f.id.as_str(), f)).collect();
-    for (ci, c) in cov.centres.iter().enumerate() {
-        progress.stage("isochrones", ci as u64, cov.centres.len() as u64);
-        let mut reach = vec![];
-        let mut within: Vec<usize> = vec![];
-        if let CentreAccess { snap: Some(s), unusable: None, .. } = c {
+    // The centres side by side (rayon), each with what it reaches and its isochrones.
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let total = cov.centres.len() as u64;
+    progress.stage("isochrones", 0, total);
+    let per_centre: Vec<(Vec<usize>, Vec<(Isochrone, usize, f64)>)> = cov
+        .centres
+        .par_iter()
+        .enumerate()
+        .map(|(ci, c)| {
+            let CentreAccess { snap: Some(s), unusable: None, .. } = c else { return (vec![], vec![]) };
             let search = SiteSearch::new(&travel, s, max_cut);
             let times: Vec<Option<f64>> =
                 snaps.iter().map(|o| o.as_ref().and_then(|o| search.time_s(&travel, o))).collect();
-            within = all.iter().copied().filter(|&i| times[i].is_some_and(|t| t <= limit_s)).collect();
-            for &minutes in &request.cutoffs_min {
-                let iso = isochrone(&travel, &search, ci, minutes, request.isochrone_buffer_m);
-                let inside: Vec<usize> =
-                    all.iter().copied().filter(|&i| times[i].is_some_and(|t| t <= minutes * 60.0)).collect();
-                let weight: f64 = inside.iter().map(|&i| cov.origins[i].weight).sum();
-                let area_km2 = area_km2(&net, &iso.polygon);
-                reach.push(Reach {
-                    minutes,
-                    origins: inside.len(),
-                    weight,
-                    nodes: iso.nodes.len(),
-                    road_km: iso.road_m / 1000.0,
-                    area_km2,
-                });
-                features.push(
-                    Feature::new(
-                        format!("isochrone-{}-{}min", c.id, minutes),
-                        Some(Geometry::MultiPolygon(iso.polygon)),
-                    )
+            let within = all.iter().copied().filter(|&i| times[i].is_some_and(|t| t <= limit_s)).collect();
+            let isos = isochrones_of(&travel, &search, ci, &request.cutoffs_min, request.isochrone_cell_m)
+                .into_iter()
+                .map(|iso| {
+                    let inside = all.iter().copied().filter(|&i| times[i].is_some_and(|t| t <= iso.minutes * 60.0));
+                    let (count, weight) = inside.fold((0, 0.0), |(n, w), i| (n + 1, w + cov.origins[i].weight));
+                    (iso, count, weight)
+                })
+                .collect();
+            let k = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            progress.stage("isochrones", k, total);
+            (within, isos)
+        })
+        .collect();
+    for ((ci, c), (within, isos)) in cov.centres.iter().enumerate().zip(per_centre) {
+        let mut reach = vec![];
+        for (iso, origins, weight) in isos {
+            let minutes = iso.minutes;
+            let area_km2 = area_km2(&net, &iso.polygon);
+            reach.push(Reach {
+                minutes,
+                origins,
+                weight,
+                nodes: iso.nodes.len(),
+                road_km: iso.road_m / 1000.0,
+                area_km2,
+            });
+            features.push(
+                Feature::new(format!("isochrone-{}-{}min", c.id, minutes), Some(Geometry::MultiPolygon(iso.polygon)))
                     .with("kind", "isochrone")
                     .with("mode", mode)
                     .with("centre", c.id.as_str())
                     .with("minutes", minutes)
                     .with("weight", weight)
                     .with("area_km2", area_km2),
-                );
-            }
+            );
         }
         for &i in &within {
             cover_count[i] += 1;

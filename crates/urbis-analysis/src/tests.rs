@@ -562,7 +562,7 @@ mod whole_run {
                 for n in (0..25).filter(|&n| d[n][c] <= reach.minutes) {
                     assert!(poly.contains(&Point(at(at_node(n).0, at_node(n).1))), "node {n}");
                 }
-                // And no junction beyond reach lies inside (the strokes are 40 m wide).
+                // And no junction beyond reach lies inside (the outline is within two 20 m cells of the roads).
                 for n in (0..25).filter(|&n| d[n][c] > reach.minutes) {
                     assert!(!poly.contains(&Point(at(at_node(n).0, at_node(n).1))), "node {n}");
                 }
