@@ -3,7 +3,8 @@
 //! `/analysis/jobs/{id}/events` streams the progress as Server-Sent Events, and
 //! `/analysis/jobs/{id}/result` is the report once done, and `/analysis/jobs/{id}/features` its
 //! isochrones and uncovered areas as GeoJSON (for the web view, without writing). A run asked to `write` replaces the
-//! `coverage_results` layer and needs an editor's token. Jobs live in this process's memory.
+//! `coverage_results` layer and needs a planner's or an admin's credentials. Jobs live in this
+//! process's memory.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -138,10 +139,10 @@ async fn start(
             None => None,
             Some(v) => Some(v.to_str().map_err(|_| ApiError::Unauthorized("the token is not valid".into()))?),
         };
-        let role = state.auth.check(value)?;
+        let role = state.auth.check(value)?.role;
         if !role.may_edit() {
             return Err(ApiError::Forbidden(format!(
-                "the role `{role}` may not write results; writing needs the role `editor` or `admin`"
+                "the role `{role}` may not write results; writing needs the role `planner` or `admin`"
             )));
         }
     }

@@ -238,6 +238,7 @@ pub fn api_document() -> Value {
         crate::transactions::openapi_paths(),
         crate::tiles::openapi_paths(),
         crate::permits::openapi_paths(),
+        crate::auth::openapi_paths(),
     ] {
         for (path, operations) in fragment.as_object().into_iter().flatten() {
             let entry = paths.entry(path.clone()).or_insert_with(|| json!({}));
@@ -257,7 +258,7 @@ pub fn api_document() -> Value {
                 "type": "object", "required": ["code", "message"],
                 "properties": { "code": { "type": "string" }, "message": { "type": "string" }, "parameter": { "type": "string" } }
             } },
-            "securitySchemes": crate::transactions::openapi_security_schemes(),
+            "securitySchemes": crate::auth::security_schemes(),
         },
     })
 }

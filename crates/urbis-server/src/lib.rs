@@ -12,6 +12,7 @@ mod geojson_out;
 mod glyphs;
 mod json_errors;
 pub mod permits;
+pub mod policy;
 pub mod queryables;
 mod report;
 mod spatial;
@@ -37,7 +38,8 @@ pub use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
-    /// Who may write (Part 4 editing); reads are public.
+    /// Who is calling: configured tokens, sessions, applicants (auth.rs); what they may do is
+    /// policy.rs.
     pub auth: Arc<auth::Auth>,
     /// Encoded tiles, kept exact by the store's change feed (see `tile_cache.rs`).
     pub tile_cache: Arc<tiles::TileCache>,
@@ -55,10 +57,12 @@ pub fn router_with_auth(store: Arc<dyn Store>, auth: auth::Auth) -> Router {
 
 /// [`router_with_auth`] with the map's pages and fonts from `web`.
 pub fn router_with_web(store: Arc<dyn Store>, auth: auth::Auth, web: web::WebAssets) -> Router {
+    let state = AppState { store, auth: Arc::new(auth), tile_cache: Arc::new(tiles::TileCache::default()) };
     Router::new()
         .route("/", get(landing))
         .route("/health", get(health))
         .route("/layers", get(layers))
+        .merge(auth::routes())
         .merge(features::routes())
         .merge(analysis::routes())
         .merge(spatial::routes())
@@ -70,7 +74,9 @@ pub fn router_with_web(store: Arc<dyn Store>, auth: auth::Auth, web: web::WebAss
         .merge(dashboard::routes())
         .merge(tiles::routes())
         .merge(web::routes(web))
-        .with_state(AppState { store, auth: Arc::new(auth), tile_cache: Arc::new(tiles::TileCache::default()) })
+        // Who is calling, and whether their role may call the route (policy.rs).
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), policy::enforce))
+        .with_state(state)
         // From the innermost out: limits, then errors made JSON, then compression, CORS, tracing.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         // Bodies past the limit get 413 before a handler reads them.

@@ -3,14 +3,14 @@
 //! history, written with the dossier in one transaction), the automatic parcel check, and public
 //! tracking that never shows personal data. The rules themselves live in `urbis_core::permits`.
 //!
-//! Who may act: until the role model of part 9 lands, staff endpoints take the server's bearer
-//! tokens (role editor or admin; the catalogue admin only) through [`staff`] and [`admin`], the
-//! one place to swap for a policy lookup.
+//! Who may act is the policy table's (`policy.rs`): its middleware refuses a role that may not
+//! call a route; the handlers of one dossier ask `policy::dossier_access` for the dossier's centre
+//! and whether to show the applicant's personal data; [`staff`] and [`admin`] guard the rest.
 
 use std::sync::Arc;
 
 use axum::extract::{Path, Query as UrlQuery, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
@@ -29,7 +29,7 @@ use urbis_core::validate::{check_feature, GeometryPolicy};
 use urbis_core::{Feature, LayerId};
 use urbis_store::{AttributeFilter, Comparison, HistoryHead, Query, StoreError};
 
-use crate::auth::Role;
+use crate::auth::{Principal, Role};
 use crate::features;
 use crate::{ApiError, AppState};
 
@@ -147,20 +147,22 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     }
 }
 
-/// Reviewers' endpoints: a token whose role may edit (editor or admin).
-fn staff(state: &AppState, headers: &HeaderMap) -> Result<Role, ApiError> {
-    let role = state.auth.check(bearer(headers)?)?;
-    if !role.may_edit() {
+/// Staff beside the dossier routes (intake at a counter or by phone): a reviewer or an admin.
+/// The routes of one dossier ask the policy table (`policy.rs`) instead.
+pub(crate) fn staff_member(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let who = state.auth.check(bearer(headers)?)?;
+    if !matches!(who.role, Role::Reviewer | Role::Admin) {
         return Err(ApiError::Forbidden(format!(
-            "the role `{role}` may not work on dossiers; it needs `editor` or `admin`"
+            "the role `{}` may not work on dossiers; it needs `reviewer` or `admin`",
+            who.role
         )));
     }
-    Ok(role)
+    Ok(who)
 }
 
 /// The catalogue: admins only.
 fn admin(state: &AppState, headers: &HeaderMap) -> Result<Role, ApiError> {
-    let role = state.auth.check(bearer(headers)?)?;
+    let role = state.auth.check(bearer(headers)?)?.role;
     if role != Role::Admin {
         return Err(ApiError::Forbidden(format!("the role `{role}` may not edit the catalogue; it needs `admin`")));
     }
@@ -395,8 +397,18 @@ async fn intake(
     // Online, anyone files; at a counter or by phone, staff file for the applicant.
     let actor = match channel.as_str() {
         "online" => "online portal".to_string(),
-        "phone" => format!("call centre ({})", staff(&state, &headers)?),
-        _ => format!("counter ({})", staff(&state, &headers)?),
+        other => {
+            // A reviewer files for their own centres.
+            let who = staff_member(&state, &headers)?;
+            if who.role == Role::Reviewer && !who.reviews(body.centre_id.as_deref()) {
+                return Err(PermitError::Api(ApiError::Forbidden(format!(
+                    "a reviewer files at a counter or by phone for their own centres ({}); name one as `centre_id`",
+                    who.centres.join(", ")
+                ))));
+            }
+            let desk = if other == "phone" { "call centre" } else { "counter" };
+            format!("{desk} ({})", who.actor())
+        }
     };
     let Some((_, procedure)) = find_procedure(&state, &body.procedure_code).await? else {
         return Err(bad("procedure_code", format!("no procedure has the code `{}`", body.procedure_code)));
@@ -632,14 +644,15 @@ fn at_param(p: &AtParams) -> Result<DateTime<Utc>, PermitError> {
 async fn get_dossier(
     State(state): State<AppState>,
     Extension(config): Config,
-    headers: HeaderMap,
+    who: Principal,
     Path(id): Path<String>,
     UrlQuery(params): UrlQuery<AtParams>,
 ) -> Result<Json<Value>, PermitError> {
-    staff(&state, &headers)?;
     let now = at_param(&params)?;
-    let events = events_of(&state, &id).await?;
     let f = find_dossier(&state, &id).await?;
+    // Personal data only for its applicant, its centre's reviewers and admins.
+    let personal = crate::policy::dossier_access(&who, &Method::GET, "/dossiers/{id}", &f)?;
+    let events = events_of(&state, &f.id).await?;
     let d: Dossier = domain::read(&f).map_err(|e| ApiError::Internal(format!("dossier `{id}`: {e}")))?;
     let procedure = find_procedure(&state, &d.procedure_code).await?.map(|(_, p)| p);
     let history = stage_history(&events);
@@ -648,7 +661,7 @@ async fn get_dossier(
         _ => None,
     };
     let stage = d.stage.parse::<Stage>().ok();
-    let mut applicant = d.applicant.clone().unwrap_or(Value::Null);
+    let mut applicant = if personal { d.applicant.clone().unwrap_or(Value::Null) } else { Value::Null };
     if let Some(m) = applicant.as_object_mut() {
         m.remove("secret_sha256");
     }
@@ -687,11 +700,11 @@ struct TransitionBody {
 async fn transition(
     State(state): State<AppState>,
     Extension(config): Config,
-    headers: HeaderMap,
+    who: Principal,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, PermitError> {
-    let role = staff(&state, &headers)?;
+    let role = who.role;
     let body: TransitionBody =
         serde_json::from_slice(&body).map_err(|e| bad("body", format!("not a transition: {e}")))?;
     let to: Stage = body.to.parse().map_err(|e: urbis_core::permits::stage::UnknownName| bad("to", e.to_string()))?;
@@ -704,6 +717,7 @@ async fn transition(
     }
     // The history's end first, then the dossier: a step written in between makes ours conflict.
     let f0 = find_dossier(&state, &id).await?;
+    crate::policy::dossier_access(&who, &Method::POST, "/dossiers/{id}/transitions", &f0)?;
     let events = events_of(&state, &f0.id).await?;
     let mut f = state
         .store
@@ -744,7 +758,7 @@ async fn transition(
     };
     let actor = match body.actor.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
         Some(a) => format!("{role}:{a}"),
-        None => role.to_string(),
+        None => who.actor(),
     };
     let note = match (decision, body.note) {
         (Some(d), Some(n)) => Some(format!("{d}: {n}")),
@@ -851,11 +865,11 @@ fn proposal_of(f: &Feature) -> Proposal {
 
 async fn get_check(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    who: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, PermitError> {
-    staff(&state, &headers)?;
     let f = find_dossier(&state, &id).await?;
+    crate::policy::dossier_access(&who, &Method::GET, "/dossiers/{id}/check", &f)?;
     match f.extra.get("parcel_check") {
         Some(c) => Ok(Json(c.clone())),
         None => Err(ApiError::NotFound(format!(
@@ -869,11 +883,11 @@ async fn get_check(
 /// history as a `parcel_check` event (the stage does not change).
 async fn run_check(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    who: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, PermitError> {
-    let role = staff(&state, &headers)?;
     let f0 = find_dossier(&state, &id).await?;
+    crate::policy::dossier_access(&who, &Method::POST, "/dossiers/{id}/check", &f0)?;
     let events = events_of(&state, &f0.id).await?;
     let mut f = state
         .store
@@ -904,7 +918,7 @@ async fn run_check(
         at: rfc3339(now),
         kind: "parcel_check".into(),
         stage: f.text("stage").map(str::to_string),
-        actor: Some(role.to_string()),
+        actor: Some(who.actor()),
         note: Some(format!("{} issue(s)", result.issues.len())),
         hash: None,
     };

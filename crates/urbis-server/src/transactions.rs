@@ -481,7 +481,7 @@ fn encode_path_segment(s: &str) -> String {
 }
 
 /// The write operations for the API definition, per collection as `/api` lists them, with the
-/// bearer security scheme they need (see [`openapi_security_schemes`]).
+/// bearer security scheme they need (see `auth::security_schemes`).
 pub fn openapi_paths() -> Value {
     let error = |description: &str| {
         json!({ "description": description,
@@ -576,12 +576,6 @@ pub fn openapi_paths() -> Value {
     Value::Object(paths)
 }
 
-/// `components.securitySchemes` for [`openapi_paths`].
-pub fn openapi_security_schemes() -> Value {
-    json!({ "bearerAuth": { "type": "http", "scheme": "bearer",
-        "description": "a token configured on the server (`--token editor:…`); reads need none" } })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -627,6 +621,6 @@ mod tests {
             assert!(item[method]["responses"]["412"].is_object(), "{method}");
         }
         assert!(paths["/collections/permits/items"]["post"]["responses"]["201"]["headers"]["Location"].is_object());
-        assert_eq!(openapi_security_schemes()["bearerAuth"]["scheme"], "bearer");
+        assert_eq!(crate::auth::security_schemes()["bearerAuth"]["scheme"], "bearer");
     }
 }

@@ -19,10 +19,13 @@ pub struct FileConfig {
     pub bind: Option<String>,
     /// The demo's data folder.
     pub data_samples: Option<PathBuf>,
-    /// Tokens that may write through the API, each `ROLE:TOKEN` (viewer, editor, admin).
+    /// Tokens for automation, each `ROLE:TOKEN` (admin, planner, `reviewer@CENTRE+CENTRE`,
+    /// viewer; `editor` is the old name of planner); TOKEN may be an argon2 hash of the token.
     pub tokens: Option<Vec<String>>,
     /// The map's web folder (served at /map/).
     pub web_dir: Option<PathBuf>,
+    /// The key that signs login sessions (at least 32 characters); see `--jwt-secret`.
+    pub jwt_secret: Option<String>,
 }
 
 impl FileConfig {

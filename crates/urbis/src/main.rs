@@ -6,6 +6,7 @@ mod coverage;
 mod demo;
 mod progress;
 mod tiles_export;
+mod users;
 mod web;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +25,11 @@ struct Cli {
     /// Config file (TOML: store, bind, data_samples). Default: ./urbis.toml if present.
     #[arg(long, global = true, env = "URBIS_CONFIG")]
     config: Option<PathBuf>,
+    /// The key that signs login sessions (at least 32 characters; also `jwt_secret` in the config
+    /// file). Without one, `serve` and `demo` make one up at start: sessions then end when the
+    /// server stops, and servers behind one address do not accept each other's.
+    #[arg(long, global = true, env = "URBIS_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -50,9 +56,9 @@ enum Command {
         /// installed with `npm ci` when missing.
         #[arg(long, env = "URBIS_WEB_DIR")]
         web_dir: Option<PathBuf>,
-        /// A token that may edit through the API, ROLE:TOKEN (roles: viewer, editor, admin);
-        /// repeat the flag, or separate tokens with commas in URBIS_TOKENS. Default: one editor
-        /// token, generated and printed at start.
+        /// A token for automation, ROLE:TOKEN (roles: admin, planner, reviewer@CENTRE+CENTRE,
+        /// viewer; editor is the old name of planner); repeat the flag, or separate tokens with
+        /// commas in URBIS_TOKENS. Default: one planner token, generated and printed at start.
         #[arg(long = "token", env = "URBIS_TOKENS", value_delimiter = ',', hide_env_values = true)]
         tokens: Vec<String>,
     },
@@ -63,8 +69,9 @@ enum Command {
         store: Option<String>,
         #[arg(long, env = "URBIS_BIND")]
         bind: Option<String>,
-        /// A token that may use the API's write operations, ROLE:TOKEN (roles: viewer, editor,
-        /// admin); repeat the flag, or separate tokens with commas in URBIS_TOKENS.
+        /// A token for automation, ROLE:TOKEN (roles: admin, planner, reviewer@CENTRE+CENTRE,
+        /// viewer; editor is the old name of planner; TOKEN may be an argon2 hash of the token);
+        /// repeat the flag, or separate tokens with commas in URBIS_TOKENS.
         #[arg(long = "token", env = "URBIS_TOKENS", value_delimiter = ',', hide_env_values = true)]
         tokens: Vec<String>,
         /// The map's web folder, served at /map/ (default: web/ here or in the source tree).
@@ -118,6 +125,11 @@ enum Command {
         #[command(subcommand)]
         action: tiles_export::TilesAction,
     },
+    /// Staff accounts (reviewers, planners, admins) in a store: add, list, disable, enable.
+    Users {
+        #[command(subcommand)]
+        action: users::UsersAction,
+    },
     /// Audit the permits' records.
     Audit {
         #[command(subcommand)]
@@ -147,7 +159,9 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let file = FileConfig::load(cli.config.as_deref())?;
+    let mut file = FileConfig::load(cli.config.as_deref())?;
+    // The flag or the environment beats the file.
+    file.jwt_secret = cli.jwt_secret.clone().or(file.jwt_secret);
     match cli.command {
         Command::Demo { store, bind, data_samples, rebuild, no_serve, tokens, web_dir } => {
             let samples = pick(data_samples, file.data_samples.clone(), default_samples)
@@ -155,15 +169,22 @@ async fn main() -> anyhow::Result<()> {
             let store = build_demo(&store, &samples, rebuild).await?;
             if !no_serve {
                 let mut auth = auth(tokens, &file)?;
-                let bind = pick(bind, file.bind, || Some(DEFAULT_BIND.into())).unwrap_or_default();
+                let bind = pick(bind, file.bind.clone(), || Some(DEFAULT_BIND.into())).unwrap_or_default();
                 if auth.is_empty() {
-                    // The demo is for trying things, editing included: a fresh editor token.
+                    // The demo is for trying things, editing included: a fresh planner token.
                     let token = format!("{:032x}", rand::random::<u128>());
-                    auth.add(1, urbis_server::auth::Role::Editor, &token)?;
+                    auth = self::auth(vec![format!("planner:{token}")], &file)?;
                     eprintln!(
-                        "Demo editor token (role editor, valid until urbis stops): send `Authorization: Bearer {token}` \
-                         with POST, PUT, PATCH and DELETE on /collections/{{layer}}/items; --token editor:… sets your own"
+                        "Demo planner token (valid until urbis stops): send `Authorization: Bearer {token}` \
+                         with POST, PUT, PATCH and DELETE on /collections/{{layer}}/items; --token planner:… sets your own"
                     );
+                }
+                // The demo's accounts, for logging in (POST /auth/login, the reviewer pages).
+                let accounts = users::seed_demo(store.as_ref()).await?;
+                eprintln!("Demo accounts (DEMO ONLY: known passwords; never use them on a real store):");
+                for (name, role, centres, password) in &accounts {
+                    let of = if centres.is_empty() { String::new() } else { format!(" of {}", centres.join(", ")) };
+                    eprintln!("  {name:<28} {password:<24} {role}{of}");
                 }
                 let web_dir = web::web_dir(web_dir, file.web_dir.clone());
                 if let Some(dir) = &web_dir {
@@ -266,6 +287,10 @@ async fn main() -> anyhow::Result<()> {
             let store = open(store_location(args.store.clone(), &file)?).await?;
             tiles_export::export(&*store, args).await?;
         }
+        Command::Users { action } => {
+            let store = open(store_location(action.store(), &file)?).await?;
+            users::command(action, store.as_ref()).await?;
+        }
         Command::Audit { action: AuditAction::Verify { store, dossier } } => {
             let store = open(store_location(store, &file)?).await?;
             let report = urbis_server::permits::verify_all(store.as_ref(), dossier.as_deref()).await?;
@@ -301,7 +326,12 @@ fn store_location(flag: Option<String>, file: &FileConfig) -> anyhow::Result<Str
 fn auth(flag_or_env: Vec<String>, file: &FileConfig) -> anyhow::Result<urbis_server::auth::Auth> {
     let flag_or_env = Some(flag_or_env).filter(|t| !t.is_empty());
     let specs = pick(flag_or_env, file.tokens.clone(), || None).unwrap_or_default();
-    urbis_server::auth::Auth::from_specs(&specs).context("the tokens given with --token, URBIS_TOKENS or `tokens`")
+    let auth = urbis_server::auth::Auth::from_specs(&specs)
+        .context("the tokens given with --token, URBIS_TOKENS or `tokens`")?;
+    match &file.jwt_secret {
+        Some(secret) => auth.with_jwt_secret(secret).context("the JWT secret (--jwt-secret, URBIS_JWT_SECRET or `jwt_secret`)"),
+        None => Ok(auth),
+    }
 }
 
 async fn open(location: String) -> anyhow::Result<Arc<dyn urbis_store::Store>> {
@@ -361,7 +391,13 @@ async fn serve(
         // On stderr: stdout's first line is the one that scripts read the address from.
         eprintln!("The zoning map: http://{addr}/map/");
     }
-    tracing::info!("writes through the API: {}", auth.summary());
+    tracing::info!("configured tokens: {}", auth.summary());
+    if auth.generated_secret() {
+        tracing::warn!(
+            "no JWT secret configured (--jwt-secret, URBIS_JWT_SECRET or `jwt_secret`): sessions end when this server \
+             stops and other servers do not accept them"
+        );
+    }
     urbis_server::serve_with_web(store, auth, web, listener, shutdown_signal()).await?;
     eprintln!("urbis stopped");
     Ok(())
