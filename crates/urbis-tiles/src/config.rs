@@ -28,6 +28,11 @@ const BUILT_IN: [(&str, &str); 9] = [
     ("coverage_results.toml", include_str!("../../../tiles/coverage_results.toml")),
 ];
 
+/// Attributes no store holds that the server computes for each tile it serves, by layer: a
+/// definition may name them among its fields; [`crate::encode_layer`] leaves them out (so do
+/// exported archives) and the server adds them (the permits' clock status as of the request).
+pub const COMPUTED: [(LayerId, &str); 1] = [(LayerId::Permits, "clock_status")];
+
 /// One layer's file, as written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -222,6 +227,10 @@ fn parse(file: &str, text: &str) -> Result<LayerTiles, TileError> {
         }
         let mut fields = vec![];
         for name in &z.fields {
+            if let Some((_, computed)) = COMPUTED.iter().find(|(l, n)| *l == layer && n == name) {
+                fields.push(*computed);
+                continue;
+            }
             let field = schema
                 .field(name)
                 .ok_or_else(|| bad(format!("zoom {}: `{name}` is not a field of {layer}", z.from)))?;

@@ -272,6 +272,67 @@ struct Outcome {
     broken: bool,
 }
 
+/// The history as it stood at `now` (the receipt and the decision stand for an empty one).
+fn history_at(d: &DossierFacts, now: DateTime<Utc>) -> Vec<(DateTime<Utc>, Stage)> {
+    let mut history: Vec<(DateTime<Utc>, Stage)> = d.history.iter().copied().filter(|(t, _)| *t <= now).collect();
+    if history.is_empty() {
+        history.push((d.received, Stage::Received));
+        if let Some(t) = d.decided.filter(|t| *t <= now) {
+            history.push((t, Stage::Decided));
+        }
+    }
+    history
+}
+
+/// Where a dossier stands at `now`, as the map colours it: closed (decided, delivered or
+/// withdrawn), or open and on time, at risk or overdue by its clock, as the dashboard counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DossierStatus {
+    OnTime,
+    AtRisk,
+    Overdue,
+    Closed,
+    /// Open, but without a clock (its procedure is unknown, or its history cannot drive one).
+    NoClock,
+}
+
+impl DossierStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            DossierStatus::OnTime => "on_time",
+            DossierStatus::AtRisk => "at_risk",
+            DossierStatus::Overdue => "overdue",
+            DossierStatus::Closed => "closed",
+            DossierStatus::NoClock => "no_clock",
+        }
+    }
+}
+
+/// The status of one dossier at `now`: the same history and clock as the dashboard's open
+/// dossiers at risk and overdue.
+pub fn dossier_status(
+    d: &DossierFacts,
+    calendar: &WorkingCalendar,
+    policy: ClockPolicy,
+    now: DateTime<Utc>,
+) -> DossierStatus {
+    let history = history_at(d, now);
+    let decided = history.iter().any(|(_, s)| *s == Stage::Decided) || d.decided.is_some_and(|t| t <= now);
+    let current = history.last().map(|(_, s)| *s).unwrap_or(Stage::Received);
+    if decided || !current.is_open() {
+        return DossierStatus::Closed;
+    }
+    match d.processing_days.map(|days| statutory_clock(calendar, days, &history, now, policy)) {
+        Some(Ok(c)) => match c.status {
+            ClockStatus::OnTime => DossierStatus::OnTime,
+            ClockStatus::AtRisk => DossierStatus::AtRisk,
+            ClockStatus::Overdue => DossierStatus::Overdue,
+        },
+        _ => DossierStatus::NoClock,
+    }
+}
+
 fn outcome(
     d: &DossierFacts,
     calendar: &WorkingCalendar,
@@ -289,14 +350,7 @@ fn outcome(
         return result;
     }
     result.received = in_period(d.received);
-    // The history as it stood at `now`.
-    let mut history: Vec<(DateTime<Utc>, Stage)> = d.history.iter().copied().filter(|(t, _)| *t <= now).collect();
-    if history.is_empty() {
-        history.push((d.received, Stage::Received));
-        if let Some(t) = d.decided.filter(|t| *t <= now) {
-            history.push((t, Stage::Decided));
-        }
-    }
+    let history = history_at(d, now);
     let decided =
         history.iter().find(|(_, s)| *s == Stage::Decided).map(|(t, _)| *t).or(d.decided).filter(|t| *t <= now);
     let current = history.last().map(|(_, s)| *s).unwrap_or(Stage::Received);
@@ -515,6 +569,34 @@ mod tests {
         let b = &dec.centres[1].figures;
         assert_eq!((b.received, b.decided, b.decided_on_time, b.colour), (0, 1, 1, Colour::Green));
         assert_eq!((b.processing_days_p90, b.satisfaction.share_4_or_more), (Some(6), Some(0.0)));
+    }
+
+    /// The map's status of each dossier agrees with the dashboard's counts of the same set.
+    #[test]
+    fn each_dossiers_status_agrees_with_the_dashboard() {
+        let cal = cal();
+        let now = t("2026-11-30T12:00:00Z");
+        let mut unknown = open("A", "2026-11-20T10:00:00Z", 10);
+        unknown.processing_days = None;
+        let mut withdrawn = open("A", "2026-11-20T10:00:00Z", 10);
+        withdrawn.history.push((t("2026-11-24T10:00:00Z"), Stage::Withdrawn));
+        let dossiers = vec![
+            decided("A", true, "2026-11-02T10:00:00Z", "2026-11-13T10:00:00Z", 10, None),
+            open("A", "2026-11-16T10:00:00Z", 10),
+            open("A", "2026-11-02T10:00:00Z", 5),
+            // Decided after "now": still open now, on time.
+            decided("A", true, "2026-11-23T10:00:00Z", "2026-12-02T10:00:00Z", 20, None),
+            unknown,
+            withdrawn,
+        ];
+        let names: Vec<&str> =
+            dossiers.iter().map(|d| dossier_status(d, &cal, ClockPolicy::default(), now).name()).collect();
+        assert_eq!(names, ["closed", "at_risk", "overdue", "on_time", "no_clock", "closed"]);
+        let d = dashboard(&cal, &opts(date("2026-11-01"), date("2026-12-01"), now), &["A".into()], &dossiers).unwrap();
+        let o = &d.overall;
+        let count = |n: &str| names.iter().filter(|x| **x == n).count();
+        assert_eq!((o.open_at_risk, o.open_overdue, o.open_without_clock), (count("at_risk"), count("overdue"), 1));
+        assert_eq!(o.open, names.iter().filter(|x| **x != "closed").count());
     }
 
     #[test]
