@@ -70,7 +70,7 @@ pub fn check(features: Vec<SourceFeature>, options: &ImportOptions, progress: &d
         .collect();
     progress.advance(out.read);
     let mut seen: HashMap<String, u64> = HashMap::with_capacity(outcomes.len());
-    for Outcome { source, mut feature, mut problems, repairs } in outcomes {
+    for Outcome { source, feature, mut problems, repairs } in outcomes {
         if !feature.id.is_empty() {
             if let Some(first) = seen.get(&feature.id) {
                 problems.push(("id".into(), format!("duplicate id `{}`: feature {first} has it too", feature.id)));
@@ -79,12 +79,6 @@ pub fn check(features: Vec<SourceFeature>, options: &ImportOptions, progress: &d
             }
         }
         if problems.is_empty() {
-            if options.layer == LayerId::Parcels && feature.get("area_m2").is_none() {
-                if let Some(g) = &feature.geometry {
-                    let area = urbis_core::geodesy::area_m2(g);
-                    feature.attributes.insert("area_m2".into(), Value::from((area * 100.0).round() / 100.0));
-                }
-            }
             if repairs.any() {
                 out.repaired += 1;
             }
@@ -131,5 +125,12 @@ fn check_one(
     }
     let mut repairs = report.repairs;
     repairs.closed_rings += source.closed_rings;
+    // The parcel's area, here where every core shares the work (geodesic areas are not cheap).
+    if problems.is_empty() && options.layer == LayerId::Parcels && feature.get("area_m2").is_none() {
+        if let Some(g) = &feature.geometry {
+            let area = urbis_core::geodesy::area_m2(g);
+            feature.attributes.insert("area_m2".into(), Value::from((area * 100.0).round() / 100.0));
+        }
+    }
     Outcome { source, feature, problems, repairs }
 }

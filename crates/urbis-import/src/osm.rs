@@ -80,7 +80,7 @@ pub fn read(path: &Path, layer: LayerId) -> Result<Source, ReadError> {
     }
     let nodes = NodeIndex::new(nodes);
 
-    let mut features = Vec::new();
+    let mut features = Vec::with_capacity(points.len() + ways.len());
     for (id, c, tags) in points {
         let props = service_centre(tags);
         let mut f = SourceFeature::new(
@@ -91,37 +91,43 @@ pub fn read(path: &Path, layer: LayerId) -> Result<Source, ReadError> {
         f.properties = props;
         features.push(f);
     }
-    for way in ways {
-        let index = features.len() as u64;
-        let line = resolve(&way, &nodes);
-        let closed = way.refs.len() >= 4 && way.refs.first() == way.refs.last();
-        let (geometry, props) = match wanted {
-            Wanted::Roads => (line.map(|l| Some(Geometry::LineString(l))), road(way.tags)),
-            Wanted::Buildings if closed => {
-                (line.map(|l| Some(Geometry::Polygon(Polygon::new(l, vec![])))), building(way.tags))
-            }
-            Wanted::Buildings => (Err(format!("building way {} is not closed", way.id)), building(way.tags)),
-            Wanted::ServiceCentres if closed => (
-                line.and_then(|l| {
-                    Polygon::new(l, vec![])
-                        .centroid()
-                        .map(|p| Some(Geometry::Point(p)))
-                        .ok_or_else(|| "the way has no area".to_string())
-                }),
-                service_centre(way.tags),
-            ),
-            Wanted::ServiceCentres => (
-                line.and_then(|l| {
-                    l.centroid().map(|p| Some(Geometry::Point(p))).ok_or_else(|| "the way is empty".to_string())
-                }),
-                service_centre(way.tags),
-            ),
-        };
-        let mut f = SourceFeature::new(index, Some(format!("osm-way-{}", way.id)), geometry);
-        f.properties = props;
-        features.push(f);
-    }
+    // Ways are placed and tagged on every core (each looks its nodes up on its own), in file order.
+    let first = features.len() as u64;
+    let ways: Vec<SourceFeature> =
+        ways.into_par_iter().enumerate().map(|(i, way)| way_feature(first + i as u64, way, wanted, &nodes)).collect();
+    features.extend(ways);
     Ok(Source { features, crs: None })
+}
+
+/// The feature a kept way makes for the layer asked.
+fn way_feature(index: u64, way: Way, wanted: Wanted, nodes: &NodeIndex) -> SourceFeature {
+    let line = resolve(&way, nodes);
+    let closed = way.refs.len() >= 4 && way.refs.first() == way.refs.last();
+    let (geometry, props) = match wanted {
+        Wanted::Roads => (line.map(|l| Some(Geometry::LineString(l))), road(way.tags)),
+        Wanted::Buildings if closed => {
+            (line.map(|l| Some(Geometry::Polygon(Polygon::new(l, vec![])))), building(way.tags))
+        }
+        Wanted::Buildings => (Err(format!("building way {} is not closed", way.id)), building(way.tags)),
+        Wanted::ServiceCentres if closed => (
+            line.and_then(|l| {
+                Polygon::new(l, vec![])
+                    .centroid()
+                    .map(|p| Some(Geometry::Point(p)))
+                    .ok_or_else(|| "the way has no area".to_string())
+            }),
+            service_centre(way.tags),
+        ),
+        Wanted::ServiceCentres => (
+            line.and_then(|l| {
+                l.centroid().map(|p| Some(Geometry::Point(p))).ok_or_else(|| "the way is empty".to_string())
+            }),
+            service_centre(way.tags),
+        ),
+    };
+    let mut f = SourceFeature::new(index, Some(format!("osm-way-{}", way.id)), geometry);
+    f.properties = props;
+    f
 }
 
 /// What one block of the file holds for the layer asked.

@@ -1,12 +1,15 @@
 //! TopoJSON: arcs decoded here (quantised, delta-encoded, shared between neighbours) into the
-//! same raw coordinates GeoJSON gives, so that ring closure is seen before geo-types hides it.
+//! same raw coordinates GeoJSON gives, joined straight into geo-types, with ring closure counted
+//! on the raw rings as GeoJSON's is.
 //! We decode ourselves rather than through the `topojson` crate, whose types are geojson 0.23.
 
-use geojson::Value as G;
+use geo_types::{
+    Coord, Geometry, GeometryCollection, LineString, MultiLineString, MultiPoint, MultiPolygon, Point, Polygon,
+};
 use rayon::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::source::{as_key, from_geojson, Source, SourceFeature};
+use crate::source::{as_key, close_ring, Source, SourceFeature};
 
 /// Reads the object named `object` (or the only one, or the first in name order) of a topology.
 pub fn read(doc: &Value, object: Option<&str>) -> Result<Source, String> {
@@ -32,12 +35,12 @@ pub fn read(doc: &Value, object: Option<&str>) -> Result<Source, String> {
     Ok(Source { features, crs: None })
 }
 
-fn feature(index: u64, g: &Value, arcs: &[Vec<Vec<f64>>]) -> SourceFeature {
+fn feature(index: u64, g: &Value, arcs: &[Vec<Coord>]) -> SourceFeature {
     let id = g.get("id").and_then(as_key);
     let mut closed = 0;
     let geometry = match g.get("type").and_then(Value::as_str) {
         None | Some("null") => Ok(None),
-        Some(_) => geometry(g, arcs).and_then(|v| from_geojson(&v, &mut closed)).map(Some),
+        Some(_) => geometry(g, arcs, &mut closed).map(Some),
     };
     let mut f = SourceFeature::new(index, id, geometry);
     f.closed_rings = closed;
@@ -45,25 +48,31 @@ fn feature(index: u64, g: &Value, arcs: &[Vec<Vec<f64>>]) -> SourceFeature {
     f
 }
 
-fn geometry(g: &Value, arcs: &[Vec<Vec<f64>>]) -> Result<G, String> {
+/// A member's geometry, straight into geo-types (no GeoJSON positions in between: one
+/// allocation a line, not one a vertex), open rings closed and counted as GeoJSON's are.
+fn geometry(g: &Value, arcs: &[Vec<Coord>], closed: &mut u32) -> Result<Geometry, String> {
     let kind = g.get("type").and_then(Value::as_str).unwrap_or_default();
     let coords = || g.get("coordinates").ok_or_else(|| format!("a {kind} without coordinates"));
     let arc_refs = || g.get("arcs").ok_or_else(|| format!("a {kind} without arcs"));
     Ok(match kind {
-        "Point" => G::Point(position(coords()?)?),
-        "MultiPoint" => G::MultiPoint(list(coords()?)?.iter().map(position).collect::<Result<_, _>>()?),
-        "LineString" => G::LineString(chain(arc_refs()?, arcs)?),
-        "MultiLineString" => {
-            G::MultiLineString(list(arc_refs()?)?.iter().map(|l| chain(l, arcs)).collect::<Result<_, _>>()?)
-        }
-        "Polygon" => G::Polygon(rings(arc_refs()?, arcs)?),
-        "MultiPolygon" => G::MultiPolygon(list(arc_refs()?)?.iter().map(|p| rings(p, arcs)).collect::<Result<_, _>>()?),
-        "GeometryCollection" => G::GeometryCollection(
+        "Point" => Geometry::Point(Point(point(coords()?)?)),
+        "MultiPoint" => Geometry::MultiPoint(MultiPoint(
+            list(coords()?)?.iter().map(|p| point(p).map(Point)).collect::<Result<_, _>>()?,
+        )),
+        "LineString" => Geometry::LineString(chain(arc_refs()?, arcs)?),
+        "MultiLineString" => Geometry::MultiLineString(MultiLineString(
+            list(arc_refs()?)?.iter().map(|l| chain(l, arcs)).collect::<Result<_, _>>()?,
+        )),
+        "Polygon" => Geometry::Polygon(polygon(arc_refs()?, arcs, closed)?),
+        "MultiPolygon" => Geometry::MultiPolygon(MultiPolygon(
+            list(arc_refs()?)?.iter().map(|p| polygon(p, arcs, closed)).collect::<Result<_, _>>()?,
+        )),
+        "GeometryCollection" => Geometry::GeometryCollection(GeometryCollection(
             list(g.get("geometries").ok_or("a GeometryCollection without geometries")?)?
                 .iter()
-                .map(|m| geometry(m, arcs).map(geojson::Geometry::new))
+                .map(|m| geometry(m, arcs, closed))
                 .collect::<Result<_, _>>()?,
-        ),
+        )),
         other => return Err(format!("unknown TopoJSON geometry type `{other}`")),
     })
 }
@@ -76,30 +85,41 @@ fn position(v: &Value) -> Result<Vec<f64>, String> {
     list(v)?.iter().map(|n| n.as_f64().ok_or_else(|| format!("`{n}` is not a number"))).collect()
 }
 
-fn rings(v: &Value, arcs: &[Vec<Vec<f64>>]) -> Result<Vec<Vec<Vec<f64>>>, String> {
-    list(v)?.iter().map(|r| chain(r, arcs)).collect()
+/// A position of a point: its first two numbers (as GeoJSON's are read).
+fn point(v: &Value) -> Result<Coord, String> {
+    match position(v)?[..] {
+        [x, y, ..] => Ok(Coord { x, y }),
+        ref p => Err(format!("a position needs two numbers, found {}", p.len())),
+    }
+}
+
+fn polygon(v: &Value, arcs: &[Vec<Coord>], closed: &mut u32) -> Result<Polygon, String> {
+    let mut rings = list(v)?.iter().map(|r| chain(r, arcs).map(|r| close_ring(r, closed)));
+    let exterior = rings.next().transpose()?.unwrap_or_else(|| LineString(vec![]));
+    Ok(Polygon::new(exterior, rings.collect::<Result<_, _>>()?))
 }
 
 /// Joins arcs into one line: arc `~i` (written `-i-1`) is arc `i` reversed, and each arc after
 /// the first starts where the previous ended, so its first position is dropped.
-fn chain(v: &Value, arcs: &[Vec<Vec<f64>>]) -> Result<Vec<Vec<f64>>, String> {
-    let mut out: Vec<Vec<f64>> = vec![];
-    for r in list(v)? {
+fn chain(v: &Value, arcs: &[Vec<Coord>]) -> Result<LineString, String> {
+    let refs = list(v)?;
+    let mut out: Vec<Coord> = Vec::with_capacity(refs.len() * 8);
+    for r in refs {
         let i = r.as_i64().ok_or_else(|| format!("arc index `{r}` is not an integer"))?;
         let (k, reversed) = if i < 0 { ((!i) as usize, true) } else { (i as usize, false) };
         let arc = arcs.get(k).ok_or_else(|| format!("arc {i} does not exist ({} arcs)", arcs.len()))?;
         let skip = usize::from(!out.is_empty());
         if reversed {
-            out.extend(arc.iter().rev().skip(skip).cloned());
+            out.extend(arc.iter().rev().skip(skip));
         } else {
-            out.extend(arc.iter().skip(skip).cloned());
+            out.extend(arc.iter().skip(skip));
         }
     }
-    Ok(out)
+    Ok(LineString(out))
 }
 
 /// Arcs in real coordinates: with a `transform`, positions are quantised and delta-encoded.
-fn decode_arcs(doc: &Value) -> Result<Vec<Vec<Vec<f64>>>, String> {
+fn decode_arcs(doc: &Value) -> Result<Vec<Vec<Coord>>, String> {
     let transform = match doc.get("transform") {
         None => None,
         Some(t) => {
@@ -117,20 +137,26 @@ fn decode_arcs(doc: &Value) -> Result<Vec<Vec<Vec<f64>>>, String> {
     arcs.par_iter()
         .enumerate()
         .map(|(ai, arc)| {
-            let mut out = Vec::new();
+            let arc = list(arc)?;
+            let mut out = Vec::with_capacity(arc.len());
             let (mut x, mut y) = (0.0, 0.0);
-            for p in list(arc)? {
-                let p = position(p).map_err(|e| format!("arc {ai}: {e}"))?;
-                let (Some(&px), Some(&py)) = (p.first(), p.get(1)) else {
+            for p in arc {
+                let number = |n: &Value| n.as_f64().ok_or_else(|| format!("arc {ai}: `{n}` is not a number"));
+                let p = list(p).map_err(|e| format!("arc {ai}: {e}"))?;
+                let (Some(px), Some(py)) = (p.first(), p.get(1)) else {
+                    // The rest of the position (a height) is not kept, but must be numbers too.
+                    p.iter().try_for_each(|n| number(n).map(|_| ()))?;
                     return Err(format!("arc {ai}: a position needs two numbers"));
                 };
+                let (px, py) = (number(px)?, number(py)?);
+                p[2..].iter().try_for_each(|n| number(n).map(|_| ()))?;
                 out.push(match transform {
                     Some(([sx, sy], [tx, ty])) => {
                         x += px;
                         y += py;
-                        vec![x * sx + tx, y * sy + ty]
+                        Coord { x: x * sx + tx, y: y * sy + ty }
                     }
-                    None => vec![px, py],
+                    None => Coord { x: px, y: py },
                 });
             }
             Ok(out)

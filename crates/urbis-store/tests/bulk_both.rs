@@ -15,7 +15,7 @@ use sqlx::{Connection, PgConnection};
 use urbis_core::{Feature, LayerId};
 use urbis_store::gpkg::GpkgStore;
 use urbis_store::postgis::{migrate, PostgisStore};
-use urbis_store::{Query, Store};
+use urbis_store::{Query, Store, StoreError};
 
 struct Lcg(u64);
 impl Lcg {
@@ -88,11 +88,15 @@ async fn fast_bulk_loads_answer_the_same_on_both_stores_and_keep_the_indexes() {
     assert_eq!(a, answers(&gpkg).await);
     assert!(a.iter().any(|s| s.starts_with("within [\"a-")), "the queries find something: {a:?}");
 
-    // A replacing load that fails (a duplicate id) changes nothing, indexes included.
+    // A replacing load that fails (a duplicate id) changes nothing, indexes included, and names
+    // the id (on PostGIS it shows when the unique index is built again after the rows).
     let mut bad = roads("b", 3000, 2);
     bad.push(bad[10].clone());
     for store in [&pg as &dyn Store, &gpkg] {
-        assert!(store.bulk_load(LayerId::Roads, &bad, true, &|_| {}).await.is_err());
+        match store.bulk_load(LayerId::Roads, &bad, true, &|_| {}).await {
+            Err(StoreError::DuplicateId { layer, id }) => assert_eq!((layer, id.as_str()), (LayerId::Roads, "b-00010")),
+            other => panic!("expected DuplicateId, got {other:?}"),
+        }
     }
     assert_eq!(indexes(&url).await, migrated, "indexes after a failed load");
     assert_eq!(answers(&pg).await, a);
