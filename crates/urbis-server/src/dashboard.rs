@@ -132,6 +132,47 @@ fn centre_of(f: &Feature) -> Centre {
     Centre { id: f.id.clone(), name: f.text("name").map(str::to_string), lon, lat }
 }
 
+/// Each procedure's processing days, by its id and by its code.
+pub(crate) fn processing_days(procedures: &[Feature]) -> HashMap<String, i64> {
+    let mut days: HashMap<String, i64> = HashMap::new();
+    for f in procedures {
+        if let Ok(p) = domain::read::<Procedure>(f) {
+            days.insert(f.id.clone(), p.processing_days);
+            days.insert(p.code, p.processing_days);
+        }
+    }
+    days
+}
+
+/// An event with only the fields the clock needs, read straight from its feature.
+pub(crate) fn clock_event(f: &Feature) -> PermitEvent {
+    PermitEvent {
+        seq: f.integer("seq").unwrap_or(0),
+        at: f.text("at").unwrap_or_default().to_string(),
+        stage: f.text("stage").map(str::to_string),
+        ..Default::default()
+    }
+}
+
+/// What the dashboard needs of a dossier, from its feature and its events in order; `None`
+/// without a time of receipt.
+pub(crate) fn facts_of(
+    f: &Feature,
+    events: &[(Option<String>, PermitEvent)],
+    days: &HashMap<String, i64>,
+) -> Option<DossierFacts> {
+    let received = f.text("received_at").and_then(parse_instant)?;
+    Some(DossierFacts {
+        centre_id: f.text("centre_id").map(str::to_string),
+        online: f.text("channel") == Some("online"),
+        received,
+        decided: f.text("decided_at").and_then(parse_instant),
+        satisfaction: f.integer("satisfaction"),
+        processing_days: f.text("procedure_code").and_then(|c| days.get(c).copied()),
+        history: if events.is_empty() { vec![] } else { stage_history(events) },
+    })
+}
+
 /// The dossiers' facts and the centres, read with one query per layer. The centres are the
 /// one-stop ones and any other a dossier names, by id.
 pub async fn load(store: &dyn Store) -> Result<(Vec<Centre>, Vec<DossierFacts>), StoreError> {
@@ -142,49 +183,28 @@ pub async fn load(store: &dyn Store) -> Result<(Vec<Centre>, Vec<DossierFacts>),
         store.query(LayerId::Procedures, &all),
         store.query(LayerId::ServiceCentres, &all),
     )?;
-    let mut days: HashMap<String, i64> = HashMap::new();
-    for f in &procedures {
-        if let Ok(p) = domain::read::<Procedure>(f) {
-            days.insert(f.id.clone(), p.processing_days);
-            days.insert(p.code, p.processing_days);
-        }
-    }
+    let days = processing_days(&procedures);
     // Events by dossier: only the fields the clock needs, read straight from the features.
     let mut by_dossier: HashMap<&str, Vec<(Option<String>, PermitEvent)>> = HashMap::new();
     for f in &events {
         let Some(permit_id) = f.text("permit_id") else { continue };
-        let event = PermitEvent {
-            seq: f.integer("seq").unwrap_or(0),
-            at: f.text("at").unwrap_or_default().to_string(),
-            stage: f.text("stage").map(str::to_string),
-            ..Default::default()
-        };
-        by_dossier.entry(permit_id).or_default().push((None, event));
+        by_dossier.entry(permit_id).or_default().push((None, clock_event(f)));
     }
     let mut referenced: BTreeSet<&str> = BTreeSet::new();
     let mut facts = Vec::with_capacity(permits.len());
     for f in &permits {
-        let Some(received) = f.text("received_at").and_then(parse_instant) else { continue };
-        let history = match by_dossier.get_mut(f.id.as_str()) {
+        let events = match by_dossier.get_mut(f.id.as_str()) {
             Some(list) => {
                 list.sort_by_key(|(_, e)| e.seq);
-                stage_history(list)
+                list.as_slice()
             }
-            None => vec![],
+            None => &[],
         };
-        let centre_id = f.text("centre_id").map(str::to_string);
+        let Some(d) = facts_of(f, events, &days) else { continue };
         if let Some(c) = f.text("centre_id") {
             referenced.insert(c);
         }
-        facts.push(DossierFacts {
-            centre_id,
-            online: f.text("channel") == Some("online"),
-            received,
-            decided: f.text("decided_at").and_then(parse_instant),
-            satisfaction: f.integer("satisfaction"),
-            processing_days: f.text("procedure_code").and_then(|c| days.get(c).copied()),
-            history,
-        });
+        facts.push(d);
     }
     let mut listed: Vec<Centre> =
         centres.iter().filter(|c| is_one_stop(c) || referenced.contains(c.id.as_str())).map(centre_of).collect();

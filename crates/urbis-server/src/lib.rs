@@ -11,6 +11,8 @@ pub mod filter;
 mod geojson_out;
 mod glyphs;
 mod json_errors;
+pub mod open311;
+mod permit_tiles;
 pub mod permits;
 pub mod policy;
 pub mod queryables;
@@ -70,6 +72,7 @@ pub fn router_with_web(store: Arc<dyn Store>, auth: auth::Auth, web: web::WebAss
         .merge(queryables::routes())
         .merge(transactions::routes())
         .merge(permits::routes())
+        .merge(open311::routes())
         .merge(blds::routes())
         .merge(dashboard::routes())
         .merge(tiles::routes())

@@ -36,7 +36,7 @@ use crate::{ApiError, AppState};
 /// Tracking codes: letters and digits that cannot be mistaken for one another (no 0/O, 1/I).
 const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
 /// The channels a dossier may come through.
-const CHANNELS: [&str; 3] = ["online", "counter", "phone"];
+pub(crate) const CHANNELS: [&str; 3] = ["online", "counter", "phone"];
 /// Utilities within this distance of a site are read for the protection-zone check (wider zones
 /// than this are not modelled by any network we know of).
 const PROTECTION_SEARCH_M: f64 = 50.0;
@@ -98,7 +98,7 @@ type Config = Extension<Arc<PermitsConfig>>;
 // Errors: the server's ApiError, plus the workflow's own 409s with what the client needs.
 
 #[derive(Debug)]
-enum PermitError {
+pub(crate) enum PermitError {
     Api(ApiError),
     Illegal { message: String, current: Stage, allowed: Vec<Stage> },
     Conflict(String),
@@ -176,12 +176,12 @@ fn read_procedure(f: &Feature) -> Result<Procedure, ApiError> {
     domain::read::<Procedure>(f).map_err(|e| ApiError::Internal(format!("procedure `{}` cannot be read: {e}", f.id)))
 }
 
-async fn procedures(state: &AppState) -> Result<Vec<Procedure>, ApiError> {
+pub(crate) async fn procedures(state: &AppState) -> Result<Vec<Procedure>, ApiError> {
     let found = state.store.query(LayerId::Procedures, &Query::all()).await?;
     found.iter().map(read_procedure).collect()
 }
 
-async fn find_procedure(state: &AppState, code: &str) -> Result<Option<(Feature, Procedure)>, ApiError> {
+pub(crate) async fn find_procedure(state: &AppState, code: &str) -> Result<Option<(Feature, Procedure)>, ApiError> {
     if let Some(f) = state.store.get(LayerId::Procedures, code).await? {
         let p = read_procedure(&f)?;
         return Ok(Some((f, p)));
@@ -248,6 +248,7 @@ async fn create_procedure(
         })));
     }
     state.store.create(LayerId::Procedures, std::slice::from_ref(&f)).await?;
+    state.tile_cache.drop_layer(LayerId::Permits);
     Ok((StatusCode::CREATED, Json(json!(read_procedure(&f)?))).into_response())
 }
 
@@ -264,6 +265,8 @@ async fn replace_procedure(
     };
     f.id = stored.id;
     state.store.replace(LayerId::Procedures, &f).await?;
+    // Every dossier's status in the tiles depends on its procedure's processing time.
+    state.tile_cache.drop_layer(LayerId::Permits);
     Ok(Json(json!(read_procedure(&f)?)))
 }
 
@@ -287,7 +290,7 @@ struct IntakeBody {
     applicant: Value,
 }
 
-fn rfc3339(t: DateTime<Utc>) -> String {
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
@@ -390,6 +393,82 @@ async fn intake(
     body: axum::body::Bytes,
 ) -> Result<Response, PermitError> {
     let body: IntakeBody = serde_json::from_slice(&body).map_err(|e| bad("body", format!("not a dossier: {e}")))?;
+    let filing = Filing {
+        procedure_code: body.procedure_code,
+        parcels: body.parcels,
+        site: body.site,
+        point: None,
+        address: None,
+        channel: body.channel,
+        centre_id: body.centre_id,
+        description: body.description,
+        proposed_use: body.proposed_use,
+        proposed_height_m: body.proposed_height_m,
+        proposed_floor_area_m2: body.proposed_floor_area_m2,
+        proposed_lot_coverage: body.proposed_lot_coverage,
+        applicant: body.applicant,
+    };
+    let filed = file_dossier(&state, &config, &headers, filing).await?;
+    let code = filed.code;
+    let body = json!({
+        "id": code,
+        "tracking_code": code,
+        "secret": filed.secret,
+        "stage": "received",
+        "due_at": filed.due_at,
+        "parcel_codes": filed.parcel_codes,
+        "parcel_check": filed.check,
+        "links": [
+            { "rel": "tracking", "href": format!("{base}/track/{code}") },
+            { "rel": "verify", "href": format!("{base}/track/{code}/verify") },
+        ],
+    });
+    Ok((StatusCode::CREATED, [(header::LOCATION, format!("{base}/dossiers/{code}"))], Json(body)).into_response())
+}
+
+/// A dossier to file, however it came in (`POST /dossiers`, Open311's `POST requests`).
+#[derive(Debug, Default)]
+pub(crate) struct Filing {
+    pub procedure_code: String,
+    /// Cadastral codes.
+    pub parcels: Vec<String>,
+    /// A drawn site (GeoJSON geometry).
+    pub site: Option<Value>,
+    /// A point the site's parcel lies under (Open311's lat/long).
+    pub point: Option<geo_types::Point>,
+    /// The address of the site's parcels (Open311's address_string).
+    pub address: Option<String>,
+    /// online (default), counter or phone.
+    pub channel: Option<String>,
+    pub centre_id: Option<String>,
+    pub description: Option<String>,
+    pub proposed_use: Option<String>,
+    pub proposed_height_m: Option<f64>,
+    pub proposed_floor_area_m2: Option<f64>,
+    pub proposed_lot_coverage: Option<f64>,
+    /// The applicant's personal data: an object with at least a `name`.
+    pub applicant: Value,
+}
+
+/// A dossier just filed.
+#[derive(Debug)]
+pub(crate) struct Filed {
+    pub code: String,
+    /// Shown once; only its hash is kept.
+    pub secret: String,
+    pub due_at: String,
+    pub parcel_codes: Vec<String>,
+    pub check: ParcelCheck,
+}
+
+/// Intake, the one code path of every channel: checks the filing, finds its parcels, runs the
+/// parcel check and writes the dossier with its first event (one transaction).
+pub(crate) async fn file_dossier(
+    state: &AppState,
+    config: &PermitsConfig,
+    headers: &HeaderMap,
+    body: Filing,
+) -> Result<Filed, PermitError> {
     let channel = body.channel.clone().unwrap_or_else(|| "online".into());
     if !CHANNELS.contains(&channel.as_str()) {
         return Err(bad("channel", format!("`{channel}` is not a channel; the channels are {}", CHANNELS.join(", "))));
@@ -399,7 +478,7 @@ async fn intake(
         "online" => "online portal".to_string(),
         other => {
             // A reviewer files for their own centres.
-            let who = staff_member(&state, &headers)?;
+            let who = staff_member(state, headers)?;
             if who.role == Role::Reviewer && !who.reviews(body.centre_id.as_deref()) {
                 return Err(PermitError::Api(ApiError::Forbidden(format!(
                     "a reviewer files at a counter or by phone for their own centres ({}); name one as `centre_id`",
@@ -410,7 +489,7 @@ async fn intake(
             format!("{desk} ({})", who.actor())
         }
     };
-    let Some((_, procedure)) = find_procedure(&state, &body.procedure_code).await? else {
+    let Some((_, procedure)) = find_procedure(state, &body.procedure_code).await? else {
         return Err(bad("procedure_code", format!("no procedure has the code `{}`", body.procedure_code)));
     };
     if !procedure.channels.is_empty() && !procedure.channels.contains(&channel) {
@@ -441,7 +520,9 @@ async fn intake(
         Value::Object(m) if m.get("name").and_then(Value::as_str).is_some_and(|n| !n.trim().is_empty()) => m,
         _ => return Err(bad("applicant", "the applicant is an object with at least a `name`")),
     };
-    let (parcels, drawn) = resolve_parcels(&state, &body.parcels, body.site.as_ref()).await?;
+    let mut codes = body.parcels.clone();
+    codes.extend(parcels_at(state, body.point, body.address.as_deref()).await?);
+    let (parcels, drawn) = resolve_parcels(state, &codes, body.site.as_ref()).await?;
     let mut parcel_codes: Vec<String> = parcels.iter().filter_map(|p| p.text("code").map(str::to_string)).collect();
     parcel_codes.sort();
     parcel_codes.dedup();
@@ -480,12 +561,13 @@ async fn intake(
         floor_area_m2: body.proposed_floor_area_m2,
         lot_coverage: body.proposed_lot_coverage,
     };
-    let result = parcel_check(&state, &site, &parcel_codes, &proposal, Some(&code)).await?;
+    let result = parcel_check(state, &site, &parcel_codes, &proposal, Some(&code)).await?;
     let mut feature = domain::write(code.clone(), Some(site), &dossier);
     set_check(&mut feature, &result, now, &proposal);
     let history = vec![(now, Stage::Received)];
-    let clock = clock_of(&config, procedure.processing_days, &history, now)?;
-    feature.attributes.insert("due_at".into(), json!(due_instant(&config, clock.due)));
+    let clock = clock_of(config, procedure.processing_days, &history, now)?;
+    let due_at = due_instant(config, clock.due);
+    feature.attributes.insert("due_at".into(), json!(due_at));
 
     let event = PermitEvent {
         permit_id: code.clone(),
@@ -497,25 +579,51 @@ async fn intake(
         note: Some(format!("filed; parcel check: {} issue(s)", result.issues.len())),
         hash: None,
     };
-    append(&state, feature, event, None).await?;
-    let body = json!({
-        "id": code,
-        "tracking_code": code,
-        "secret": secret,
-        "stage": "received",
-        "due_at": due_instant(&config, clock.due),
-        "parcel_codes": parcel_codes,
-        "parcel_check": result,
-        "links": [
-            { "rel": "tracking", "href": format!("{base}/track/{code}") },
-            { "rel": "verify", "href": format!("{base}/track/{code}/verify") },
-        ],
-    });
-    Ok((StatusCode::CREATED, [(header::LOCATION, format!("{base}/dossiers/{code}"))], Json(body)).into_response())
+    append(state, feature, event, None).await?;
+    Ok(Filed { code, secret, due_at, parcel_codes, check: result })
+}
+
+/// The cadastral codes of the parcels under a point and of those at an address (exactly as
+/// written, else in capitals as the assessor writes them).
+async fn parcels_at(
+    state: &AppState,
+    point: Option<geo_types::Point>,
+    address: Option<&str>,
+) -> Result<Vec<String>, PermitError> {
+    let mut codes = vec![];
+    if let Some(p) = point {
+        if !(p.x().is_finite()
+            && p.y().is_finite()
+            && (-180.0..=180.0).contains(&p.x())
+            && (-90.0..=90.0).contains(&p.y()))
+        {
+            return Err(bad("point", format!("({}, {}) is not a longitude and latitude", p.x(), p.y())));
+        }
+        let found = state.store.intersects(LayerId::Parcels, &Geometry::Point(p), Some(5)).await?;
+        if found.is_empty() {
+            return Err(bad("point", format!("no parcel lies at longitude {}, latitude {}", p.x(), p.y())));
+        }
+        codes.extend(found.iter().filter_map(|f| f.text("code").map(str::to_string)));
+    }
+    if let Some(a) = address.map(str::trim).filter(|a| !a.is_empty()) {
+        let mut found = vec![];
+        for written in [a.to_string(), a.to_uppercase()] {
+            let q = Query::all().filter(AttributeFilter::new("address", Comparison::Eq, written.as_str())).limit(20);
+            found = state.store.query(LayerId::Parcels, &q).await?;
+            if !found.is_empty() {
+                break;
+            }
+        }
+        if found.is_empty() {
+            return Err(bad("address", format!("no parcel has the address `{a}`")));
+        }
+        codes.extend(found.iter().filter_map(|f| f.text("code").map(str::to_string)));
+    }
+    Ok(codes)
 }
 
 /// The due date's end of office day, as an instant.
-fn due_instant(config: &PermitsConfig, due: NaiveDate) -> String {
+pub(crate) fn due_instant(config: &PermitsConfig, due: NaiveDate) -> String {
     let local = due.and_hms_opt(config.due_hour.min(23), 0, 0).unwrap_or_else(|| due.and_time(chrono::NaiveTime::MIN));
     let utc = local - chrono::Duration::minutes(i64::from(config.utc_offset_minutes));
     rfc3339(utc.and_utc())
@@ -553,7 +661,7 @@ async fn append(
 // Reading a dossier and its history.
 
 /// A dossier by id, or else by tracking code.
-async fn find_dossier(state: &AppState, key: &str) -> Result<Feature, PermitError> {
+pub(crate) async fn find_dossier(state: &AppState, key: &str) -> Result<Feature, PermitError> {
     if let Some(f) = state.store.get(LayerId::Permits, key).await? {
         return Ok(f);
     }
@@ -567,7 +675,7 @@ async fn find_dossier(state: &AppState, key: &str) -> Result<Feature, PermitErro
 }
 
 /// A dossier's events in order, with the ids they are stored under.
-async fn events_of(state: &AppState, id: &str) -> Result<Vec<(Option<String>, PermitEvent)>, PermitError> {
+pub(crate) async fn events_of(state: &AppState, id: &str) -> Result<Vec<(Option<String>, PermitEvent)>, PermitError> {
     let q = Query::all().filter(AttributeFilter::new("permit_id", Comparison::Eq, id));
     let found = state.store.query(LayerId::PermitEvents, &q).await?;
     let mut events = found

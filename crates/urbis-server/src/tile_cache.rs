@@ -176,6 +176,12 @@ impl TileCache {
         n
     }
 
+    /// Drops every cached tile that holds `layer` (a change the feed cannot see, such as a
+    /// procedure's processing time that every dossier's status depends on); returns how many.
+    pub fn drop_layer(&self, layer: LayerId) -> usize {
+        self.drop_tiles(|k| k.layers.contains(&layer))
+    }
+
     /// (hits, misses) since the start.
     pub fn counts(&self) -> (u64, u64) {
         (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))

@@ -27,6 +27,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use chrono::Utc;
 use serde_json::{json, Map, Value};
 use urbis_core::{FieldType, LayerId};
 use urbis_tiles::tms::{TileId, MAX_LATITUDE, MAX_ZOOM, ORIGIN_SHIFT};
@@ -309,10 +310,21 @@ async fn respond(
     filter: TileFilter,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let key = TileKey { layers: layers.to_vec(), tile, filter: filter.key };
+    let mut key = TileKey { layers: layers.to_vec(), tile, filter: filter.key };
+    // Permits carry their clock status as of today: such tiles are cached for the city's day.
+    let permits = layers.contains(&LayerId::Permits).then(|| (crate::permits::PermitsConfig::default(), Utc::now()));
+    if let Some((config, now)) = &permits {
+        key.filter.push_str(&crate::permit_tiles::as_of_key(config, *now));
+    }
     let store = state.store.clone();
     let render = || async move {
-        match urbis_tiles::render_filtered(&*store, Definitions::built_in(), layers, &filter.per_layer, tile).await {
+        let rendered = match &permits {
+            Some((config, now)) => {
+                crate::permit_tiles::render(&*store, config, layers, &filter.per_layer, tile, *now).await
+            }
+            None => urbis_tiles::render_filtered(&*store, Definitions::built_in(), layers, &filter.per_layer, tile).await,
+        };
+        match rendered {
             Ok(t) => Ok(CachedTile { etag: format!("\"{}\"", t.etag()), empty: t.is_empty(), bytes: t.bytes.into() }),
             Err(TileError::Store(e)) => Err(ApiError::Store(e)),
             Err(e @ (TileError::OutOfMatrix { .. } | TileError::NoTiles { .. })) => {
@@ -397,6 +409,9 @@ async fn tilejson(
             fields.insert("id".into(), json!("String"));
             for f in d.all_fields() {
                 fields.insert(f.name.into(), json!(field_type(f.ty)));
+            }
+            if d.layer == LayerId::Permits {
+                fields.insert(crate::permit_tiles::STATUS_FIELD.into(), json!("String"));
             }
             json!({ "id": d.layer.name(), "description": d.layer.schema().description,
                 "minzoom": d.minzoom, "maxzoom": d.maxzoom, "fields": fields })
@@ -505,7 +520,7 @@ async fn tileset(
     check_tms(&tms)?;
     let def = Definitions::built_in().get(layer).ok_or_else(|| ApiError::NotFound(format!("{layer} has no tiles")))?;
     let base = format!("{root}/collections/{}", layer.name());
-    let properties: Map<String, Value> = def
+    let mut properties: Map<String, Value> = def
         .all_fields()
         .into_iter()
         .map(|f| {
@@ -518,6 +533,13 @@ async fn tileset(
             (f.name.to_string(), json!({ "type": ty, "description": f.description }))
         })
         .collect();
+    if layer == LayerId::Permits {
+        properties.insert(
+            crate::permit_tiles::STATUS_FIELD.into(),
+            json!({ "type": "string", "enum": ["on_time", "at_risk", "overdue", "closed", "no_clock"],
+                    "description": "the statutory clock's status as of the request (computed, never stored)" }),
+        );
+    }
     let dimension = match layer.schema().geometry {
         urbis_core::GeometryKind::Point => json!(0),
         urbis_core::GeometryKind::MultiLineString => json!(1),
