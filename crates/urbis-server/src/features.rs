@@ -238,6 +238,7 @@ pub fn api_document() -> Value {
         crate::transactions::openapi_paths(),
         crate::tiles::openapi_paths(),
         crate::permits::openapi_paths(),
+        crate::queue::openapi_paths(),
         crate::open311::openapi_paths(),
         crate::auth::openapi_paths(),
     ] {

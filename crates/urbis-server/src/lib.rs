@@ -16,6 +16,7 @@ mod permit_tiles;
 pub mod permits;
 pub mod policy;
 pub mod queryables;
+pub mod queue;
 mod report;
 mod spatial;
 mod sprite;
@@ -72,6 +73,7 @@ pub fn router_with_web(store: Arc<dyn Store>, auth: auth::Auth, web: web::WebAss
         .merge(queryables::routes())
         .merge(transactions::routes())
         .merge(permits::routes())
+        .merge(queue::routes())
         .merge(open311::routes())
         .merge(blds::routes())
         .merge(dashboard::routes())

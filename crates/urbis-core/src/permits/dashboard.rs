@@ -27,7 +27,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::calendar::WorkingCalendar;
-use super::clock::{statutory_clock, ClockPolicy, ClockStatus};
+use super::clock::{statutory_clock, ClockPolicy, ClockStatus, StatutoryClock};
 use super::stage::Stage;
 
 /// What the dashboard needs of one dossier (no personal data).
@@ -331,6 +331,18 @@ pub fn dossier_status(
         },
         _ => DossierStatus::NoClock,
     }
+}
+
+/// The clock of one dossier at `now`, read from the same history as [`dossier_status`] (the
+/// reviewers' queue shows its due date and days left); `None` without a processing time or when
+/// the history drives no clock.
+pub fn dossier_clock(
+    d: &DossierFacts,
+    calendar: &WorkingCalendar,
+    policy: ClockPolicy,
+    now: DateTime<Utc>,
+) -> Option<StatutoryClock> {
+    statutory_clock(calendar, d.processing_days?, &history_at(d, now), now, policy).ok()
 }
 
 fn outcome(
