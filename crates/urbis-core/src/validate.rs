@@ -312,7 +312,7 @@ fn check_polygons(
         }
     }
     let mp = mp.orient(geo::orient::Direction::Default);
-    if plainly_valid(&mp) {
+    if plainly_valid(&mp) || is_valid(&mp) {
         return Ok(mp);
     }
     let errors = mp.validation_errors();
@@ -334,30 +334,80 @@ fn check_polygons(
     }
 }
 
-/// Rings up to this many segments are checked pairwise; longer ones go to the general validator.
-const SMALL_RING: usize = 256;
-
-/// Most city polygons are one small ring without holes: such a polygon is valid exactly when its
-/// ring is simple and encloses some area. Checking that pairwise is much cheaper, for small rings,
-/// than the general validator's spatial index; anything else goes to the general validator.
+/// Most city polygons are one ring without holes: such a polygon is valid exactly when its ring
+/// is simple and encloses some area. Checking that directly (see [`ring_is_simple`]) is much
+/// cheaper than the general validator's graph of intersections, for rings of any size (a street's
+/// right of way has 20,000 vertices); anything else goes to the general validator.
 fn plainly_valid(mp: &MultiPolygon) -> bool {
-    use geo::Area;
     match mp.0.as_slice() {
-        [p] if p.interiors().is_empty() && p.exterior().0.len() <= SMALL_RING + 1 => {
-            p.unsigned_area() > 0.0 && ring_is_simple(p.exterior())
-        }
+        [p] => plain_polygon(p),
         _ => false,
     }
 }
 
+fn plain_polygon(p: &Polygon) -> bool {
+    use geo::Area;
+    p.interiors().is_empty() && p.unsigned_area() > 0.0 && ring_is_simple(p.exterior())
+}
+
+/// The general validator's verdict on a multipolygon (every part valid; no two parts overlapping
+/// or sharing a line), reached faster: plain parts are checked as [`plainly_valid`] does, and two
+/// parts are related only if their boxes meet (the validator relates every pair, which for the
+/// hundreds of parts a rebuilt right of way can have is most of an import's time).
+fn is_valid(mp: &MultiPolygon) -> bool {
+    use geo::coordinate_position::CoordPos;
+    use geo::dimensions::Dimensions;
+    use geo::{BoundingRect, Relate};
+    let boxes: Vec<Option<geo::Rect>> = mp.0.iter().map(|p| p.bounding_rect()).collect();
+    let apart = |a: Option<geo::Rect>, b: Option<geo::Rect>| match (a, b) {
+        (Some(a), Some(b)) => {
+            a.max().x < b.min().x || b.max().x < a.min().x || a.max().y < b.min().y || b.max().y < a.min().y
+        }
+        _ => false,
+    };
+    for (i, p) in mp.0.iter().enumerate() {
+        if !plain_polygon(p) && !p.is_valid() {
+            return false;
+        }
+        for (j, q) in mp.0.iter().enumerate().skip(i + 1) {
+            if apart(boxes[i], boxes[j]) {
+                continue;
+            }
+            let im = p.relate(q);
+            if im.get(CoordPos::Inside, CoordPos::Inside) == Dimensions::TwoDimensional
+                || im.get(CoordPos::OnBoundary, CoordPos::OnBoundary) == Dimensions::OneDimensional
+            {
+                return false;
+            }
+        }
+    }
+    true
+}
+
 /// A closed ring is simple when no two of its segments meet except consecutive ones at their
-/// shared vertex.
+/// shared vertex. Only segments whose boxes overlap can meet: the segments are swept in order of
+/// their left ends, and each is tested against those that start before it ends (a few, in city
+/// shapes), not against all of them.
 fn ring_is_simple(ring: &LineString) -> bool {
     use geo::line_intersection::{line_intersection, LineIntersection};
     let segments: Vec<geo::Line> = ring.lines().collect();
     let n = segments.len();
-    for i in 0..n {
-        for j in i + 1..n {
+    let left = |s: &geo::Line| s.start.x.min(s.end.x);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_unstable_by(|&a, &b| left(&segments[a]).total_cmp(&left(&segments[b])));
+    for (k, &a) in order.iter().enumerate() {
+        let sa = segments[a];
+        let right = sa.start.x.max(sa.end.x);
+        let (low, high) = (sa.start.y.min(sa.end.y), sa.start.y.max(sa.end.y));
+        for &b in &order[k + 1..] {
+            let sb = segments[b];
+            if left(&sb) > right {
+                break;
+            }
+            if sb.start.y.max(sb.end.y) < low || sb.start.y.min(sb.end.y) > high {
+                continue;
+            }
+            let (i, j) = (a.min(b), a.max(b));
             let adjacent = j == i + 1 || (i == 0 && j == n - 1);
             let shared = if j == i + 1 { segments[i].end } else { segments[i].start };
             // Consecutive segments meet at their shared vertex, nowhere else (collinear
@@ -383,7 +433,7 @@ fn ring_is_simple(ring: &LineString) -> bool {
 /// Rebuilds an invalid multipolygon: first by triangulation with the odd-even rule (Ledoux et
 /// al.), then, if that result is still invalid, by resolving it as a union of its own parts.
 fn rebuild(mp: &MultiPolygon) -> Option<MultiPolygon> {
-    let valid = |m: &MultiPolygon| !m.0.is_empty() && m.is_valid();
+    let valid = |m: &MultiPolygon| !m.0.is_empty() && is_valid(m);
     if let Ok(fixed) = mp.make_valid() {
         let fixed = canonical(fixed.orient(geo::orient::Direction::Default));
         if valid(&fixed) {
@@ -483,7 +533,7 @@ mod tests {
     #[test]
     fn the_quick_check_agrees_with_the_general_validator() {
         use geo::Area;
-        let cases: Vec<Polygon> = vec![
+        let mut cases: Vec<Polygon> = vec![
             polygon![(x: 0., y: 0.), (x: 1., y: 0.), (x: 1., y: 1.), (x: 0., y: 1.)],
             polygon![(x: 0., y: 0.), (x: 0., y: 1.), (x: 1., y: 0.), (x: 1., y: 1.)], // bowtie
             polygon![(x: 0., y: 0.), (x: 2., y: 0.), (x: 1., y: 0.), (x: 1., y: 1.)], // spike back on itself
@@ -492,6 +542,25 @@ mod tests {
             polygon![(x: 0., y: 0.), (x: 3., y: 0.), (x: 3., y: 3.), (x: 2., y: 1.), (x: 1., y: 2.), (x: 0., y: 3.)],
             polygon![(x: 0., y: 0.), (x: 1., y: 0.), (x: 2., y: 0.), (x: 2., y: 2.), (x: 0., y: 2.)], // collinear run
         ];
+        // A large ring (a right of way has tens of thousands of vertices), then the same ring
+        // with one vertex pulled across the far side: the crossing is between distant segments.
+        let wavy = |pull: bool| -> Polygon {
+            let n = 3000;
+            let mut ring: Vec<Coord> = (0..n)
+                .map(|k| {
+                    let t = k as f64 / n as f64 * std::f64::consts::TAU;
+                    let r = 10.0 + 0.1 * (t * 40.0).sin();
+                    Coord { x: r * t.cos(), y: r * t.sin() }
+                })
+                .collect();
+            if pull {
+                ring[10] = Coord { x: -20.0, y: 0.5 };
+            }
+            Polygon::new(LineString(ring), vec![])
+        };
+        assert!(!wavy(true).is_valid(), "the pulled vertex makes the ring cross itself");
+        cases.push(wavy(false));
+        cases.push(wavy(true));
         for p in cases {
             let mp = MultiPolygon(vec![p.clone()]).orient(geo::orient::Direction::Default);
             let quick = plainly_valid(&mp);
@@ -502,6 +571,28 @@ mod tests {
             if mp.is_valid() && p.unsigned_area() > 0.0 {
                 assert!(quick, "{p:?} is valid but not plainly so");
             }
+        }
+    }
+
+    #[test]
+    fn the_faster_multipolygon_check_agrees_with_the_general_validator() {
+        let square =
+            |x: f64, y: f64, s: f64| polygon![(x: x, y: y), (x: x + s, y: y), (x: x + s, y: y + s), (x: x, y: y + s)];
+        let bowtie = polygon![(x: 5., y: 5.), (x: 5., y: 6.), (x: 6., y: 5.), (x: 6., y: 6.)];
+        let holed = Polygon::new(square(0., 0., 10.).exterior().clone(), vec![square(2., 2., 6.).exterior().clone()]);
+        let cases: Vec<(Vec<Polygon>, bool)> = vec![
+            (vec![square(0., 0., 1.), square(3., 0., 1.)], true),  // apart
+            (vec![square(0., 0., 1.), square(1., 1., 1.)], true),  // touch at a point
+            (vec![square(0., 0., 1.), square(1., 0., 1.)], false), // share an edge
+            (vec![square(0., 0., 2.), square(1., 1., 2.)], false), // overlap
+            (vec![holed.clone(), square(3., 3., 2.)], true),       // inside the hole
+            (vec![holed, square(0.5, 0.5, 1.)], false),            // inside the part
+            (vec![square(0., 0., 1.), bowtie], false),             // a part is invalid
+        ];
+        for (parts, expected) in cases {
+            let mp = MultiPolygon(parts).orient(geo::orient::Direction::Default);
+            assert_eq!(mp.is_valid(), expected, "{mp:?}");
+            assert_eq!(is_valid(&mp), expected, "{mp:?}");
         }
     }
 
