@@ -7,7 +7,9 @@
 //! this needs several sources with start costs (centres lie part-way along edges), the label of
 //! the winning centre and a deterministic tie rule. The tests check it against petgraph's.
 
-use std::collections::BinaryHeap;
+use std::cmp::Reverse;
+
+use radix_heap::RadixHeapMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -52,22 +54,16 @@ pub struct NodeLabels {
     pub centre: Vec<Option<u32>>,
 }
 
-/// A label as a heap key: cost and metres as the bits of non-negative `f64`s (which order as
-/// the numbers do), then the centre, then the node. `Reverse` makes the max-heap pop the least.
-type Key = std::cmp::Reverse<(u64, u64, u32, u32)>;
-
-fn key(cost: f64, length_m: f64, centre: u32, node: u32) -> Key {
-    // `+ 0.0` turns a negative zero (whose bits would sort last) into zero.
-    std::cmp::Reverse(((cost + 0.0).to_bits(), (length_m + 0.0).to_bits(), centre, node))
-}
-
 /// Labels every node with its nearest seed's centre. `limit` stops the search past that cost
 /// (nodes beyond stay unreached); `f64::INFINITY` searches the whole graph.
 ///
-/// Every cost is at least zero (times and lengths of edges, access legs), so a node's label is
-/// final when it is popped: a later relaxation cannot be strictly better, which is why no
-/// "settled" flags are kept. Labels are kept in three flat arrays and the heap holds plain
-/// integer keys, for speed (the benchmark in `bench/coverage.sh` measures this function).
+/// Every cost is at least zero (times and lengths of edges, access legs), so the costs popped
+/// never decrease: the queue is a radix heap (the `radix-heap` crate) keyed by the bits of the
+/// cost (a non-negative `f64`'s bits order as the number does). Labels live in three flat arrays
+/// and the queue holds only (cost, node); an entry whose cost is no longer its node's is
+/// skipped. A node relabelled at an equal cost (a shorter path, or a lower centre) is queued
+/// and expanded again, so the tie rule holds whatever order equal costs come out in. The
+/// benchmark in `bench/coverage.sh` measures this function.
 pub fn nearest_centres(
     graph: &ModeGraph,
     seeds: &[Seed],
@@ -76,27 +72,27 @@ pub fn nearest_centres(
     limit: f64,
 ) -> NodeLabels {
     let n = graph.node_count();
-    let mut cost = vec![f64::INFINITY; n];
-    let mut length = vec![f64::INFINITY; n];
-    let mut centre = vec![u32::MAX; n];
-    let better = |c: f64, l: f64, k: u32, node: usize, cost: &[f64], length: &[f64], centre: &[u32]| {
-        c.total_cmp(&cost[node]).then(l.total_cmp(&length[node])).then(k.cmp(&centre[node])).is_lt()
+    // Per node (cost, metres, centre), side by side: one cache line read per relaxation.
+    let mut label: Vec<(f64, f64, u32)> = vec![(f64::INFINITY, f64::INFINITY, u32::MAX); n];
+    // Better than the node's label: by cost, then metres, then the lower centre.
+    let better = |c: f64, l: f64, k: u32, old: &(f64, f64, u32)| {
+        c < old.0 || (c == old.0 && l.total_cmp(&old.1).then(k.cmp(&old.2)).is_lt())
     };
-    let mut heap: BinaryHeap<Key> = BinaryHeap::new();
+    // `+ 0.0` turns a negative zero (whose bits would sort last) into zero.
+    let key = |c: f64| Reverse((c + 0.0).to_bits());
+    let mut heap: RadixHeapMap<Reverse<u64>, u32> = RadixHeapMap::new();
     for s in seeds {
         let k = s.centre as u32;
-        if s.cost <= limit && better(s.cost, s.length_m, k, s.node, &cost, &length, &centre) {
-            cost[s.node] = s.cost;
-            length[s.node] = s.length_m;
-            centre[s.node] = k;
-            heap.push(key(s.cost, s.length_m, k, s.node as u32));
+        if s.cost >= 0.0 && s.cost <= limit && better(s.cost, s.length_m, k, &label[s.node]) {
+            label[s.node] = (s.cost, s.length_m, k);
+            heap.push(key(s.cost), s.node as u32);
         }
     }
-    while let Some(std::cmp::Reverse((c, l, k, node))) = heap.pop() {
+    while let Some((Reverse(bits), node)) = heap.pop() {
         let node = node as usize;
-        let (c, l) = (f64::from_bits(c), f64::from_bits(l));
-        // A stale entry: the node has had a better label since.
-        if c != cost[node] || l != length[node] || k != centre[node] {
+        let (c, l, k) = label[node];
+        // A stale entry: the node has had a cheaper label since.
+        if bits != (c + 0.0).to_bits() {
             continue;
         }
         // Towards the centre, a node's predecessor u travels u → node: the reversed graph.
@@ -109,19 +105,18 @@ pub fn nearest_centres(
                 Metric::TimeS => a.time_s,
                 Metric::LengthM => a.length_m,
             };
-            let (nc, nl, to) = (c + step, l + a.length_m, a.node as usize);
-            if nc <= limit && better(nc, nl, k, to, &cost, &length, &centre) {
-                cost[to] = nc;
-                length[to] = nl;
-                centre[to] = k;
-                heap.push(key(nc, nl, k, a.node));
+            let (nc, nl) = (c + step, l + a.length_m);
+            let old = &mut label[a.node as usize];
+            if nc <= limit && better(nc, nl, k, old) {
+                *old = (nc, nl, k);
+                heap.push(key(nc), a.node);
             }
         }
     }
     NodeLabels {
         metric,
-        cost,
-        length_m: length,
-        centre: centre.into_iter().map(|k| (k != u32::MAX).then_some(k)).collect(),
+        cost: label.iter().map(|l| l.0).collect(),
+        length_m: label.iter().map(|l| l.1).collect(),
+        centre: label.iter().map(|l| (l.2 != u32::MAX).then_some(l.2)).collect(),
     }
 }

@@ -562,24 +562,37 @@ fn suggest(
     let demand: Vec<usize> =
         (0..cov.origins.len()).filter(|&i| !cov.origins[i].by_time && snaps[i].is_some()).collect();
     let weights: Vec<f64> = demand.iter().map(|&i| cov.origins[i].weight).collect();
+    // One bounded search per candidate, side by side (rayon); the lists kept in candidate order.
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let reached: Vec<Option<Vec<u32>>> = sites
+        .par_iter()
+        .map(|(_, p)| {
+            let s = travel.snap_within(index, *p, options.max_snap_m).ok()?;
+            let search = SiteSearch::new(travel, &s, limit_s);
+            let c: Vec<u32> = demand
+                .iter()
+                .enumerate()
+                .filter(|(_, &i)| {
+                    snaps[i].as_ref().and_then(|o| search.time_s(travel, o)).is_some_and(|t| t <= limit_s)
+                })
+                .map(|(d, _)| d as u32)
+                .collect();
+            let k = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            progress.stage("candidates", k, sites.len() as u64);
+            Some(c)
+        })
+        .collect();
     let mut covers = vec![];
     let mut usable = vec![];
     let mut unusable = 0;
-    for (k, (_, p)) in sites.iter().enumerate() {
-        progress.stage("candidates", k as u64, sites.len() as u64);
-        let Ok(s) = travel.snap_within(index, *p, options.max_snap_m) else {
-            unusable += 1;
-            continue;
-        };
-        let search = SiteSearch::new(travel, &s, limit_s);
-        let c: Vec<u32> = demand
-            .iter()
-            .enumerate()
-            .filter(|(_, &i)| snaps[i].as_ref().and_then(|o| search.time_s(travel, o)).is_some_and(|t| t <= limit_s))
-            .map(|(d, _)| d as u32)
-            .collect();
-        covers.push(c);
-        usable.push(k);
+    for (k, c) in reached.into_iter().enumerate() {
+        match c {
+            Some(c) => {
+                covers.push(c);
+                usable.push(k);
+            }
+            None => unusable += 1,
+        }
     }
     progress.stage("candidates", sites.len() as u64, sites.len() as u64);
     let instance = CoverInstance { demand: weights, covers };
