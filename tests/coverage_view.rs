@@ -14,61 +14,19 @@ mod support;
 
 mod binary;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+#[macro_use]
+#[path = "support/chromium.rs"]
+mod chromium;
 
-use binary::{run, start_server, urbis};
+use std::path::Path;
+
+use binary::start_server;
+use chromium::web_dir;
 use serde_json::Value;
 
-fn web_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web").canonicalize().unwrap()
-}
-
-/// web/'s npm packages; says how to install them when missing (never skipped).
-fn check_node_modules() {
-    let modules = web_dir().join("node_modules");
-    for m in ["maplibre-gl/dist/maplibre-gl.mjs", "playwright-core/package.json"] {
-        assert!(
-            modules.join(m).exists(),
-            "{} is missing: run `bash tests/install-deps.sh` (npm ci in web/)",
-            modules.join(m).display()
-        );
-    }
-}
-
-/// The demo city, built once per run; a copy of its own for a GeoPackage test, its layers copied
-/// into a fresh PostGIS database (through `urbis import`) for a PostGIS one.
+/// The demo city (built once for this run) with what the analysis reads, on the store asked.
 fn demo_store(dir: &Path, postgis: bool) -> String {
-    static DEMO: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    let gpkg = DEMO.get_or_init(|| {
-        let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join("coverage_view");
-        std::fs::create_dir_all(&folder).unwrap();
-        let gpkg = folder.join("demo.gpkg");
-        let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-samples");
-        let (ok, out, err) = run(urbis()
-            .args(["demo", "--no-serve", "--rebuild", "--store"])
-            .arg(&gpkg)
-            .arg("--data-samples")
-            .arg(&samples));
-        assert!(ok, "urbis demo: {out}{err}");
-        gpkg
-    });
-    if !postgis {
-        let copy = dir.join("demo.gpkg");
-        std::fs::copy(gpkg, &copy).unwrap();
-        return copy.display().to_string();
-    }
-    let url = tokio::runtime::Runtime::new().unwrap().block_on(support::fresh_database());
-    let (ok, out, err) = run(urbis().args(["migrate", "--store", &url]));
-    assert!(ok, "{out}{err}");
-    for layer in ["parcels", "roads", "service_centres"] {
-        let mapping = dir.join(format!("{layer}.toml"));
-        std::fs::write(&mapping, format!("id = \"id\"\nsource_layer = \"{layer}\"\n")).unwrap();
-        let (ok, out, err) =
-            run(urbis().args(["import", "--layer", layer, "--store", &url, "--map"]).arg(&mapping).arg(gpkg));
-        assert!(ok, "copying {layer} to PostGIS: {out}{err}");
-    }
-    url
+    chromium::demo_store("coverage_view", dir, postgis, &["parcels", "roads", "service_centres"])
 }
 
 /// One request to the server: status, JSON body and content type.
@@ -93,29 +51,12 @@ fn request_text(method: reqwest::Method, url: &str, body: Option<Value>) -> (u16
     })
 }
 
-macro_rules! on_both_kinds {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[test]
-            fn gpkg() {
-                super::$name(false);
-            }
-
-            #[cfg(feature = "postgis-tests")]
-            #[test]
-            fn postgis() {
-                super::$name(true);
-            }
-        }
-    )*};
-}
-
 on_both_kinds!(the_coverage_view_works_in_chromium);
 
 /// The job's features (what the view draws) hold the isochrones of every usable centre for each
 /// cutoff and the uncovered areas the report counts, nothing else; then the view in Chromium.
 fn the_coverage_view_works_in_chromium(postgis: bool) {
-    check_node_modules();
+    chromium::node_modules(&[]);
     let dir = tempfile::tempdir().unwrap();
     let store = demo_store(dir.path(), postgis);
     let server = start_server(Path::new(&store), &["--web-dir", web_dir().to_str().unwrap()]);
@@ -173,24 +114,10 @@ fn the_coverage_view_works_in_chromium(postgis: bool) {
     // The view in Chromium, its figures checked against this report.
     let expected = dir.path().join("report.json");
     std::fs::write(&expected, &report_text).unwrap();
-    let artefacts =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join("coverage_view").join(if postgis { "postgis" } else { "gpkg" });
-    let out = Command::new("node")
-        .arg(web_dir().join("tests/coverage_view.mjs"))
-        .arg(base)
-        .arg(&artefacts)
-        .arg(&expected)
-        .current_dir(web_dir())
-        .output()
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "the coverage view test failed:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+    let artefacts = chromium::artefacts("coverage_view", postgis);
+    let summary = chromium::run_script("coverage_view.mjs", &[base, &artefacts, &expected]);
     assert!(summary["drawn"]["isochrones"].as_u64().unwrap() > 0, "{summary}");
     assert!(summary["drawn"]["uncovered"].as_u64().unwrap() > 0, "{summary}");
-    for shot in ["coverage-view.png", "coverage-view-phone.png"] {
-        let len = std::fs::metadata(artefacts.join(shot)).map(|m| m.len()).unwrap_or(0);
-        assert!(len > 10_000, "{shot}: {len} bytes");
-    }
+    chromium::assert_screenshots(&artefacts, &["coverage-view.png", "coverage-view-phone.png"]);
     eprintln!("coverage view in Chromium: {summary}; screenshots in {}", artefacts.display());
 }

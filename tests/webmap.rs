@@ -14,28 +14,21 @@ mod support;
 
 mod binary;
 
-use std::path::{Path, PathBuf};
+#[macro_use]
+#[path = "support/chromium.rs"]
+mod chromium;
+
+use std::path::Path;
 use std::process::Command;
 
 use binary::{run, start_server, urbis};
+use chromium::web_dir;
 use pbf_font_tools::prost::Message;
 use serde_json::Value;
 
-fn web_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web").canonicalize().unwrap()
-}
-
-/// web/'s npm packages; says how to install them when missing (never skipped).
-fn node_modules() -> PathBuf {
-    let modules = web_dir().join("node_modules");
-    for m in ["maplibre-gl/dist/maplibre-gl.mjs", "playwright-core/package.json", ".bin/gl-style-validate"] {
-        assert!(
-            modules.join(m).exists(),
-            "{} is missing: run `bash tests/install-deps.sh` (npm ci in web/)",
-            modules.join(m).display()
-        );
-    }
-    modules
+/// web/'s npm packages, MapLibre's style validator among them.
+fn node_modules() -> std::path::PathBuf {
+    chromium::node_modules(&[".bin/gl-style-validate"])
 }
 
 fn get(url: &str) -> (u16, Vec<u8>, String) {
@@ -54,41 +47,14 @@ fn get_json(url: &str) -> Value {
     serde_json::from_slice(&body).unwrap_or_else(|e| panic!("GET {url}: not JSON: {e}"))
 }
 
-/// The demo city, built once for all the tests of this run (under the target's tmp folder); on
-/// PostGIS, its map layers copied from that GeoPackage into a fresh database (through
-/// `urbis import`, as a city would move to PostGIS).
+/// The demo city (built once for this run) with its map layers, on the store of the kind asked.
 fn demo_store(dir: &Path, postgis: bool) -> String {
-    static DEMO: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    let gpkg = DEMO.get_or_init(|| {
-        let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join("webmap");
-        std::fs::create_dir_all(&folder).unwrap();
-        let gpkg = folder.join("demo.gpkg");
-        let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-samples");
-        let (ok, out, err) = run(urbis()
-            .args(["demo", "--no-serve", "--rebuild", "--store"])
-            .arg(&gpkg)
-            .arg("--data-samples")
-            .arg(&samples));
-        assert!(ok, "urbis demo: {out}{err}");
-        gpkg
-    });
-    if !postgis {
-        // A copy of its own: the server of one test must not see another's writes.
-        let copy = dir.join("demo.gpkg");
-        std::fs::copy(gpkg, &copy).unwrap();
-        return copy.display().to_string();
-    }
-    let url = tokio::runtime::Runtime::new().unwrap().block_on(support::fresh_database());
-    let (ok, out, err) = run(urbis().args(["migrate", "--store", &url]));
-    assert!(ok, "{out}{err}");
-    for layer in ["zoning_districts", "zoning_overlays", "parcels", "roads", "service_centres"] {
-        let mapping = dir.join(format!("{layer}.toml"));
-        std::fs::write(&mapping, format!("id = \"id\"\nsource_layer = \"{layer}\"\n")).unwrap();
-        let (ok, out, err) =
-            run(urbis().args(["import", "--layer", layer, "--store", &url, "--map"]).arg(&mapping).arg(gpkg));
-        assert!(ok, "copying {layer} to PostGIS: {out}{err}");
-    }
-    url
+    chromium::demo_store(
+        "webmap",
+        dir,
+        postgis,
+        &["zoning_districts", "zoning_overlays", "parcels", "roads", "service_centres"],
+    )
 }
 
 /// A store holding only the demo's zoning districts: enough for the styles' TileJSON.
@@ -103,23 +69,6 @@ fn zoning_store(dir: &Path, postgis: bool) -> String {
     };
     binary::import_zoning(&store);
     store
-}
-
-macro_rules! on_both_kinds {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[test]
-            fn gpkg() {
-                super::$name(false);
-            }
-
-            #[cfg(feature = "postgis-tests")]
-            #[test]
-            fn postgis() {
-                super::$name(true);
-            }
-        }
-    )*};
 }
 
 on_both_kinds!(styles_pass_the_maplibre_validator_and_their_resources_are_served, the_zoning_map_works_in_chromium);
@@ -264,22 +213,9 @@ fn the_zoning_map_works_in_chromium(postgis: bool) {
     let dir = tempfile::tempdir().unwrap();
     let store = demo_store(dir.path(), postgis);
     let server = start_server(Path::new(&store), &["--web-dir", web_dir().to_str().unwrap()]);
-    let artefacts =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join("webmap").join(if postgis { "postgis" } else { "gpkg" });
-    let out = Command::new("node")
-        .arg(web_dir().join("tests/zoning_map.mjs"))
-        .arg(&server.url)
-        .arg(&artefacts)
-        .current_dir(web_dir())
-        .output()
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "the zoning map test failed:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+    let artefacts = chromium::artefacts("webmap", postgis);
+    let summary = chromium::run_script("zoning_map.mjs", &[&server.url, &artefacts]);
     assert!(summary["rendered"]["zoning"].as_u64().unwrap() > 0, "{summary}");
-    for shot in ["zoning-map.png", "cadastre-map.png", "zoning-map-phone.png"] {
-        let len = std::fs::metadata(artefacts.join(shot)).map(|m| m.len()).unwrap_or(0);
-        assert!(len > 10_000, "{shot}: {len} bytes");
-    }
+    chromium::assert_screenshots(&artefacts, &["zoning-map.png", "cadastre-map.png", "zoning-map-phone.png"]);
     eprintln!("zoning map in Chromium: {summary}; screenshots in {}", artefacts.display());
 }
