@@ -388,7 +388,12 @@ async fn open311_end_to_end(store: Arc<dyn Store>, dir: &Path) {
     );
     let xml_error = get(&store, "/open311/v2/requests/CB-NONE-NONE.xml").await;
     assert_eq!(xml_error.status, StatusCode::NOT_FOUND);
-    assert!(xml_error.text.contains("<errors><error><code>404</code>"), "{}", xml_error.text);
+    assert!(xml_error.content_type.starts_with("text/xml"), "{}", xml_error.content_type);
+    assert!(
+        xml_error.text.starts_with("<?xml") && xml_error.text.contains("<errors><error><code>404</code>"),
+        "{}",
+        xml_error.text
+    );
     let bad_type = send(
         &store,
         builder("POST", "/open311/v2/requests.json")

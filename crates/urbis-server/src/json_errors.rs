@@ -16,8 +16,9 @@ pub async fn json_errors(response: Response) -> Response {
         return response;
     }
     let content_type = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    // JSON is already in shape; an HTML error page is meant for a person in a browser (the map's).
-    if content_type.contains("json") || content_type.starts_with("text/html") {
+    // JSON is already in shape; an HTML error page is meant for a person in a browser (the map's);
+    // XML is an answer in the format asked for (Open311's `.xml`).
+    if content_type.contains("json") || content_type.starts_with("text/html") || content_type.contains("xml") {
         return response;
     }
     let (mut parts, body) = response.into_parts();

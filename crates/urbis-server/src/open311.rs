@@ -263,7 +263,19 @@ fn respond(format: Format, root: &str, body: &Value) -> Response {
     }
 }
 
+/// Text a store can keep and compare: no NUL nor other control characters (bar tab and newlines).
+fn plain(name: &str, value: &str) -> Result<()> {
+    if value.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
+        return Err(Open311Error::bad(format!("{name}: holds a control character")));
+    }
+    Ok(())
+}
+
 fn check_params(given: &[(String, String)], allowed: &[&str]) -> Result<()> {
+    for (name, value) in given {
+        plain(name, name)?;
+        plain(name, value)?;
+    }
     if let Some((name, _)) = given.iter().find(|(n, _)| !allowed.contains(&n.as_str()) && !n.starts_with("attribute["))
     {
         return Err(Open311Error::bad(format!(
@@ -330,6 +342,7 @@ fn attribute(code: &str, datatype: &str, required: bool, order: usize, descripti
 async fn service_definition(State(state): State<AppState>, Path(segment): Path<String>) -> Result<Response> {
     let (code, format) = split_format(&segment)?;
     let with_format = |e: Open311Error| e.in_format(format);
+    plain("service_code", code).map_err(with_format)?;
     let Some((_, p)) = permits::find_procedure(&state, code).await.map_err(|e| with_format(e.into()))? else {
         return Err(with_format(Open311Error::new(
             StatusCode::NOT_FOUND,
@@ -441,6 +454,8 @@ fn number(name: &str, text: &str) -> Result<f64> {
 fn filing_of(params: Vec<(String, String)>) -> Result<(Filing, Option<String>)> {
     let mut one: BTreeMap<String, String> = BTreeMap::new();
     for (k, v) in params {
+        plain(&k, &k)?;
+        plain(&k, &v)?;
         if !POST_PARAMS.contains(&k.as_str()) {
             let code = k.strip_prefix("attribute[").and_then(|r| r.strip_suffix(']'));
             match code {
@@ -811,6 +826,7 @@ async fn one_request(
 ) -> Result<Response> {
     let (id, format) = split_format(&segment)?;
     let body = async {
+        plain("service_request_id", id)?;
         check_params(&pairs, &["extensions", "jurisdiction_id", "api_key"])?;
         let params: HashMap<String, String> = pairs.into_iter().collect();
         let extensions = flag(&params, "extensions")?;
@@ -857,7 +873,7 @@ pub fn openapi_paths() -> Value {
         "/open311/v2/services/{service_code}.json": { "get": { "summary": "an Open311 service definition: its attributes (site, channel, centre, proposal, required documents); also .xml",
             "operationId": "open311_service_definition",
             "parameters": [{ "name": "service_code", "in": "path", "required": true, "schema": { "type": "string" } }],
-            "responses": { "200": object("the service definition"), "404": errors.clone() } } },
+            "responses": { "200": object("the service definition"), "400": errors.clone(), "404": errors.clone() } } },
         "/open311/v2/requests.{format}": {
             "get": { "summary": "Open311 service requests (dossiers), public fields only; extensions=true adds the channel, clock and stage history",
                 "operationId": "open311_requests",
@@ -865,16 +881,17 @@ pub fn openapi_paths() -> Value {
                     query("service_code", "comma-separated service codes"), query("start_date", "w3 date-time"),
                     query("end_date", "w3 date-time"), query("status", "open, closed or both"),
                     query("extensions", "true for extended_attributes"), query("jurisdiction_id", "ignored: one jurisdiction")],
-                "responses": { "200": array("the requests"), "400": errors.clone() } },
+                "responses": { "200": array("the requests"), "400": errors.clone(), "404": errors.clone() } },
             "post": { "summary": "file an Open311 service request: a dossier through the same intake as POST /dossiers; returns service_request_id (the tracking code) and the urbis extension `secret`",
                 "operationId": "open311_request_create", "parameters": [format.clone()], "requestBody": post_body,
                 "responses": { "201": array("service_request_id, expected_datetime, secret"), "400": errors.clone(),
-                    "401": errors.clone(), "403": errors.clone(), "415": errors.clone() } } },
+                    "401": errors.clone(), "403": errors.clone(), "404": errors.clone(), "409": errors.clone(),
+                    "413": errors.clone(), "415": errors.clone(), "422": errors.clone() } } },
         "/open311/v2/requests/{service_request_id}.json": { "get": { "summary": "one Open311 service request (an array of one), public fields only; also .xml",
             "operationId": "open311_request",
             "parameters": [{ "name": "service_request_id", "in": "path", "required": true, "schema": { "type": "string" } },
                 query("extensions", "true for extended_attributes")],
-            "responses": { "200": array("the request"), "404": errors } } },
+            "responses": { "200": array("the request"), "400": errors.clone(), "404": errors } } },
     })
 }
 
@@ -887,7 +904,7 @@ mod tests {
         let x = to_xml("services", &json!([{ "service_code": "A<1", "metadata": true }]));
         assert!(
             x.contains(
-                "<services><service><service_code>A&lt;1</service_code><metadata>true</metadata></service></services>"
+                "<services><service><metadata>true</metadata><service_code>A&lt;1</service_code></service></services>"
             ),
             "{x}"
         );

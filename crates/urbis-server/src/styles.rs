@@ -133,6 +133,8 @@ mod tests {
                 let def = defs.get(layer_id).unwrap();
                 let mut fields: Vec<&str> = def.all_fields().into_iter().map(|f| f.name).collect();
                 fields.push("id");
+                // Attributes the server computes per tile (the permits' clock status).
+                fields.extend(urbis_tiles::config::COMPUTED.iter().filter(|(l, _)| *l == layer_id).map(|(_, n)| *n));
                 let mut used = vec![];
                 collect_get(layer, &mut used);
                 for f in used {
