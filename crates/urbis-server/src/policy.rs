@@ -181,7 +181,8 @@ fn refusal(who: &Principal, what: &str, roles: &[Role]) -> ApiError {
             names.join(", ")
         ))
     } else {
-        ApiError::Forbidden(format!("the role `{}` may not do this: {what} is for {}", who.role, names.join(", ")))
+        let verb = if roles == EDITORS { "edit" } else { "do this" };
+        ApiError::Forbidden(format!("the role `{}` may not {verb}: {what} is for {}", who.role, names.join(", ")))
     }
 }
 
