@@ -1,7 +1,8 @@
 //! A reviewer's day on the demo city, end to end against `urbis serve` in real headless Chromium
 //! (web/tests/reviewer.mjs through playwright-core; issue 5, "It must show"): a reviewer signs in
 //! on web/reviewer.html, opens the most urgent dossier of their queue, runs and sees its parcel
-//! check, moves it to a decision with the buttons the page offers; the public tracking page
+//! check, moves it to a decision with the buttons the page offers (a second, stale tab's move is
+//! refused, naming the new stage and the allowed moves); the public tracking page
 //! (web/track.html) then shows the new stage and nothing of the applicant, in its text or in any
 //! response. Afterwards the API agrees: the dossier is decided, its hash chain intact, its public
 //! record free of personal data. Screenshots of the dossier page and of the dashboard go to
@@ -115,6 +116,12 @@ fn a_reviewer_decides_the_most_urgent_dossier(postgis: bool) {
     let id = summary["dossier"]["id"].as_str().unwrap();
     let code = summary["dossier"]["tracking_code"].as_str().unwrap();
     assert_eq!(summary["moves"].as_array().unwrap().last().unwrap(), "decided", "{summary}");
+    // The stale page's move was refused with the stage the dossier is in and the allowed moves.
+    assert!(
+        summary["refused"].as_str().is_some_and(|r| r.contains("`decided`") && r.contains("delivered")),
+        "{summary}"
+    );
+    assert!(summary["tracking"]["verified"].as_str().is_some_and(|v| v.starts_with("Intact")), "{summary}");
     let (status, text) = call(reqwest::Method::GET, &format!("{base}/dossiers/{id}"), Some(&token), None);
     assert_eq!(status, 200, "{text}");
     let dossier = json_of(&text);
