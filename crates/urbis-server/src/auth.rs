@@ -193,7 +193,9 @@ struct ConfiguredToken {
 /// The argon2 checks done: (SHA-256 digest of a presented token, a configured token's hash) →
 /// whether they match. Shared by every server in the process, so that a test that builds many
 /// routers with the same tokens pays argon2 once per pair.
-static CHECKED: LazyLock<Mutex<HashMap<([u8; 32], String), bool>>> = LazyLock::new(Default::default);
+static CHECKED: LazyLock<Mutex<HashMap<CheckedPair, bool>>> = LazyLock::new(Default::default);
+/// (SHA-256 digest of a presented token, a configured token's argon2 hash).
+type CheckedPair = ([u8; 32], String);
 /// Forget the misses past this many pairs (a client trying random tokens), so memory stays bounded.
 const MAX_REMEMBERED: usize = 100_000;
 

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use geo::{BoundingRect, Intersects};
+use geo::BoundingRect;
 use geo_types::{Coord, Geometry, Point, Rect};
 use serde_json::{Map, Value};
 use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
