@@ -54,6 +54,8 @@ pub struct TileCache {
     max_staleness: Duration,
     hits: AtomicU64,
     misses: AtomicU64,
+    /// False for a cache of zero bytes: every tile is made anew and the feed is never read.
+    enabled: bool,
 }
 
 #[derive(Default)]
@@ -81,7 +83,8 @@ impl Lookup {
 
 impl TileCache {
     /// A cache of at most `max_bytes` of tiles (keys included) that reads the change feed before
-    /// every request, or at most every `max_staleness`.
+    /// every request, or at most every `max_staleness`. With `max_bytes` zero nothing is kept
+    /// (every request renders its tile) and the feed is never read.
     pub fn new(max_bytes: u64, max_staleness: Duration) -> TileCache {
         let tiles = moka::sync::Cache::builder()
             .max_capacity(max_bytes)
@@ -97,6 +100,7 @@ impl TileCache {
             max_staleness,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            enabled: max_bytes > 0,
         }
     }
 
@@ -113,6 +117,10 @@ impl TileCache {
         Fut: std::future::Future<Output = Result<CachedTile, E>>,
         E: From<StoreError>,
     {
+        if !self.enabled {
+            self.misses.fetch_add(1, Ordering::Relaxed);
+            return Ok((Arc::new(render().await?), Lookup::Miss));
+        }
         let generation = self.catch_up(store).await?;
         let key = Arc::new(key);
         if let Some(t) = self.tiles.get(&key) {
@@ -133,6 +141,9 @@ impl TileCache {
     /// `max_staleness`, did) and drops the tiles the changes touched. Returns the generation the
     /// cache is at afterwards.
     pub async fn catch_up(&self, store: &dyn Store) -> Result<u64, StoreError> {
+        if !self.enabled {
+            return Ok(0);
+        }
         let arrived = Instant::now();
         let mut feed = self.feed.lock().await;
         let fresh = feed.read_at.is_some_and(|t| t >= arrived || t.elapsed() < self.max_staleness);

@@ -48,10 +48,23 @@ pub const X_CACHE: &str = "x-cache";
 /// The query parameters of a tile request.
 const TILE_PARAMS: [&str; 3] = ["filter", "filter-lang", "filter-crs"];
 
+/// The tile cache's size unless [`set_cache_mb`] says otherwise, in MiB.
+pub const DEFAULT_CACHE_MB: u64 = 256;
+static CACHE_MB: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(DEFAULT_CACHE_MB);
+
+/// The size of the tile cache of the routers made from now on, in MiB; 0 turns the cache off
+/// (every tile made anew: for measuring, or when an HTTP cache in front does the caching). The
+/// binary sets it from `--tile-cache-mb`, `URBIS_TILE_CACHE_MB` or `tile_cache_mb` in urbis.toml.
+pub fn set_cache_mb(mb: u64) {
+    CACHE_MB.store(mb, std::sync::atomic::Ordering::Relaxed);
+}
+
 impl Default for TileCache {
-    /// 256 MiB of tiles; the change feed read before every request.
+    /// [`DEFAULT_CACHE_MB`] (or what [`set_cache_mb`] set) of tiles; the change feed read before
+    /// every request.
     fn default() -> TileCache {
-        TileCache::new(256 * 1024 * 1024, Duration::ZERO)
+        let mb = CACHE_MB.load(std::sync::atomic::Ordering::Relaxed);
+        TileCache::new(mb.saturating_mul(1024 * 1024), Duration::ZERO)
     }
 }
 

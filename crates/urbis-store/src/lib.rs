@@ -180,6 +180,19 @@ pub trait Store: Send + Sync {
     /// The extent of a layer, if it has features with geometry.
     async fn extent(&self, layer: LayerId) -> Result<Option<Rect>>;
 
+    /// The read behind a vector tile: the features of `layer` that meet `bbox`, in id order,
+    /// with their geometry and only the attributes named in `fields` (no `extra`). A store may
+    /// also return features whose bounding box meets `bbox` but whose geometry does not (the
+    /// tile encoder's clip drops them). By default, [`Store::query`] with the box.
+    async fn tile_features(&self, layer: LayerId, bbox: Rect, fields: &[&str]) -> Result<Vec<Feature>> {
+        let mut features = self.query(layer, &Query::all().bbox(bbox)).await?;
+        for f in &mut features {
+            f.attributes.retain(|k, _| fields.contains(&k.as_str()));
+            f.extra.clear();
+        }
+        Ok(features)
+    }
+
     /// Records a step of a dossier (a permit) in one transaction ([`history`]): checks that its
     /// history in `permit_events` still ends at `expected` (has no event, and the dossier does not
     /// exist yet, when `None`), appends `event` (the next `seq`), and creates or replaces the

@@ -24,6 +24,8 @@ use crate::{wkb, Comparison, LayerCount, Near, Progress, Query, Result, Store, S
 mod copy;
 // A dossier's step and its event in one transaction.
 mod history;
+// The lean read behind a vector tile.
+mod tiles;
 mod users;
 
 /// The migrations, embedded at build time (`build.rs` rebuilds when the folder changes).
@@ -702,6 +704,10 @@ impl Store for PostgisStore {
         let n = copy::load(&mut tx, layer, features, replace_all, progress).await?;
         tx.commit().await?;
         Ok(n)
+    }
+
+    async fn tile_features(&self, layer: LayerId, bbox: Rect, fields: &[&str]) -> Result<Vec<Feature>> {
+        tiles::tile_features(&self.pool, layer, bbox, fields).await
     }
 
     async fn extent(&self, layer: LayerId) -> Result<Option<Rect>> {

@@ -91,13 +91,21 @@ pub async fn render_filtered(
             wanted.push((def.clone(), filters.get(i).cloned().flatten()));
         }
     }
-    let mut sources = Vec::with_capacity(wanted.len());
-    for (def, filter) in wanted {
-        let mut query = Query::all().bbox(def.query_box(tile));
-        query.cql2 = filter;
-        let features = store.query(def.layer, &query).await?;
-        sources.push((def, features));
-    }
+    // The layers' reads at once (each takes its own connection on PostGIS). Without a filter, the
+    // store's lean tile read: only the fields written at this zoom.
+    let reads = wanted.iter().map(|(def, filter)| async move {
+        let bbox = def.query_box(tile);
+        match (filter, def.rule(tile.z)) {
+            (None, Some(rule)) => store.tile_features(def.layer, bbox, &rule.fields).await,
+            _ => {
+                let mut query = Query::all().bbox(bbox);
+                query.cql2 = filter.clone();
+                store.query(def.layer, &query).await
+            }
+        }
+    });
+    let read = futures::future::try_join_all(reads).await?;
+    let sources: Vec<_> = wanted.into_iter().map(|(def, _)| def).zip(read).collect();
     // Clipping and simplifying are CPU work: off the async threads.
     tokio::task::spawn_blocking(move || {
         let layers: Vec<_> = sources.iter().filter_map(|(def, features)| encode_layer(def, tile, features)).collect();

@@ -1,6 +1,6 @@
 //! Settings, from lowest to highest precedence: built-in defaults, the config file
 //! (`--config`, `URBIS_CONFIG`, or `./urbis.toml` if present), environment variables
-//! (`URBIS_STORE`, `URBIS_BIND`, `URBIS_TOKENS`, read by clap), then flags.
+//! (`URBIS_STORE`, `URBIS_BIND`, `URBIS_TOKENS`, `URBIS_TILE_CACHE_MB`, read by clap), then flags.
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +24,8 @@ pub struct FileConfig {
     pub tokens: Option<Vec<String>>,
     /// The map's web folder (served at /map/).
     pub web_dir: Option<PathBuf>,
+    /// The in-memory tile cache of `urbis serve`, in MiB (default 256; 0 turns it off).
+    pub tile_cache_mb: Option<u64>,
     /// The key that signs login sessions (at least 32 characters); see `--jwt-secret`.
     pub jwt_secret: Option<String>,
 }

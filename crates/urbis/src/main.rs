@@ -77,6 +77,9 @@ enum Command {
         /// The map's web folder, served at /map/ (default: web/ here or in the source tree).
         #[arg(long, env = "URBIS_WEB_DIR")]
         web_dir: Option<PathBuf>,
+        /// The in-memory tile cache, in MiB (default 256); 0 turns it off.
+        #[arg(long, env = "URBIS_TILE_CACHE_MB")]
+        tile_cache_mb: Option<u64>,
     },
     /// Import a file into a layer: GeoJSON, TopoJSON, GeoPackage, Shapefile, CSV, OSM PBF
     /// (and every format GDAL reads when built with --features gdal).
@@ -196,7 +199,10 @@ async fn main() -> anyhow::Result<()> {
                 serve(store, &bind, auth, web::assets(web_dir)?).await?;
             }
         }
-        Command::Serve { store, bind, tokens, web_dir } => {
+        Command::Serve { store, bind, tokens, web_dir, tile_cache_mb } => {
+            if let Some(mb) = tile_cache_mb.or(file.tile_cache_mb) {
+                urbis_server::tiles::set_cache_mb(mb);
+            }
             let auth = auth(tokens, &file)?;
             let web = web::assets(web::web_dir(web_dir, file.web_dir.clone()))?;
             let store = open(store_location(store, &file)?).await?;
