@@ -13,7 +13,6 @@
 use std::time::Instant;
 
 use urbis_core::LayerId;
-use urbis_store::Store;
 use urbis_tiles::{Definitions, TileId};
 
 #[tokio::main]
