@@ -6,6 +6,8 @@
 //! rings of positive area by the surveyor's formula in tile space, i.e. clockwise on screen,
 //! holes negative). Then the command stream of the spec, section 4.3.
 
+use std::borrow::Cow;
+
 use geo::{BooleanOps, BoundingRect, Simplify, Validation};
 use geo_types::{Coord, Geometry, LineString, MultiLineString, MultiPolygon, Polygon, Rect};
 
@@ -60,8 +62,8 @@ impl Fit {
 /// lines gives two); empty when nothing of it is left in the tile.
 pub fn fit(g: &Geometry, fit: &Fit) -> Vec<TileGeometry> {
     let mut points = vec![];
-    let mut lines = MultiLineString(vec![]);
-    let mut polygons = MultiPolygon(vec![]);
+    let mut lines = vec![];
+    let mut polygons = vec![];
     gather(g, &mut points, &mut lines, &mut polygons);
     let mut out = vec![];
     if !points.is_empty() {
@@ -69,30 +71,37 @@ pub fn fit(g: &Geometry, fit: &Fit) -> Vec<TileGeometry> {
             out.push(p);
         }
     }
-    if !lines.0.is_empty() {
-        if let Some(l) = fit_lines(lines, fit) {
+    if !lines.is_empty() {
+        if let Some(l) = fit_lines(&lines, fit) {
             out.push(l);
         }
     }
-    if !polygons.0.is_empty() {
-        if let Some(p) = fit_polygons(polygons, fit) {
+    if !polygons.is_empty() {
+        if let Some(p) = fit_polygons(&polygons, fit) {
             out.push(p);
         }
     }
     out
 }
 
-fn gather(g: &Geometry, points: &mut Vec<Coord>, lines: &mut MultiLineString, polygons: &mut MultiPolygon) {
+/// The parts of a geometry by MVT type, borrowed where they can be (they are projected into new
+/// ones next: no copy of the source's coordinates).
+fn gather<'a>(
+    g: &'a Geometry,
+    points: &mut Vec<Coord>,
+    lines: &mut Vec<Cow<'a, LineString>>,
+    polygons: &mut Vec<Cow<'a, Polygon>>,
+) {
     match g {
         Geometry::Point(p) => points.push(p.0),
         Geometry::MultiPoint(mp) => points.extend(mp.iter().map(|p| p.0)),
-        Geometry::Line(l) => lines.0.push(LineString(vec![l.start, l.end])),
-        Geometry::LineString(l) => lines.0.push(l.clone()),
-        Geometry::MultiLineString(m) => lines.0.extend(m.iter().cloned()),
-        Geometry::Polygon(p) => polygons.0.push(p.clone()),
-        Geometry::MultiPolygon(m) => polygons.0.extend(m.iter().cloned()),
-        Geometry::Rect(r) => polygons.0.push(r.to_polygon()),
-        Geometry::Triangle(t) => polygons.0.push(t.to_polygon()),
+        Geometry::Line(l) => lines.push(Cow::Owned(LineString(vec![l.start, l.end]))),
+        Geometry::LineString(l) => lines.push(Cow::Borrowed(l)),
+        Geometry::MultiLineString(m) => lines.extend(m.iter().map(Cow::Borrowed)),
+        Geometry::Polygon(p) => polygons.push(Cow::Borrowed(p)),
+        Geometry::MultiPolygon(m) => polygons.extend(m.iter().map(Cow::Borrowed)),
+        Geometry::Rect(r) => polygons.push(Cow::Owned(r.to_polygon())),
+        Geometry::Triangle(t) => polygons.push(Cow::Owned(t.to_polygon())),
         Geometry::GeometryCollection(c) => c.iter().for_each(|g| gather(g, points, lines, polygons)),
     }
 }
@@ -193,8 +202,8 @@ fn reduce(line: &LineString, clip: &Rect) -> Option<LineString> {
     Some(LineString(out))
 }
 
-fn fit_lines(lines: MultiLineString, fit: &Fit) -> Option<TileGeometry> {
-    let projected = MultiLineString(lines.0.iter().map(|l| project_ls(l, &fit.transform)).collect());
+fn fit_lines(lines: &[Cow<LineString>], fit: &Fit) -> Option<TileGeometry> {
+    let projected = MultiLineString(lines.iter().map(|l| project_ls(l, &fit.transform)).collect());
     let clip = fit.clip_rect();
     let clipped = match placement(projected.bounding_rect(), &clip) {
         Placement::Outside => return None,
@@ -216,11 +225,10 @@ fn fit_lines(lines: MultiLineString, fit: &Fit) -> Option<TileGeometry> {
     (!out.is_empty()).then_some(TileGeometry::Lines(out))
 }
 
-fn fit_polygons(polygons: MultiPolygon, fit: &Fit) -> Option<TileGeometry> {
+fn fit_polygons(polygons: &[Cow<Polygon>], fit: &Fit) -> Option<TileGeometry> {
     let t = &fit.transform;
     let projected = MultiPolygon(
         polygons
-            .0
             .iter()
             .map(|p| {
                 Polygon::new(project_ls(p.exterior(), t), p.interiors().iter().map(|r| project_ls(r, t)).collect())
@@ -521,7 +529,7 @@ mod tests {
         let (a, b) = deg(&ft, 200.0, 200.0);
         let (c, d) = deg(&ft, 300.0, 300.0);
         p.interiors_push(line_string![(x: a, y: b), (x: c, y: b), (x: c, y: d), (x: a, y: d), (x: a, y: b)]);
-        let out = fit_polygons(MultiPolygon(vec![p]), &ft).unwrap();
+        let out = fit_polygons(&[Cow::Owned(p)], &ft).unwrap();
         let TileGeometry::Polygons(ps) = out else { panic!() };
         assert_eq!(ps.len(), 1);
         assert_eq!(ps[0].len(), 2);
@@ -542,7 +550,7 @@ mod tests {
         let [TileGeometry::Lines(ls)] = out.as_slice() else { panic!("{out:?}") };
         assert_eq!(ls[0].iter().map(|p| p.0).min(), Some(-64));
         let far = square(&ft, 9000.0, 9000.0, 9100.0, 9100.0);
-        assert!(fit_polygons(MultiPolygon(vec![far]), &ft).is_none());
+        assert!(fit_polygons(&[Cow::Owned(far)], &ft).is_none());
     }
 
     #[test]
@@ -551,9 +559,9 @@ mod tests {
         ft.min_area = 256.0;
         ft.min_length = 16.0;
         let small = square(&ft, 100.0, 100.0, 110.0, 110.0); // 100 units², under a pixel²
-        assert!(fit_polygons(MultiPolygon(vec![small]), &ft).is_none());
+        assert!(fit_polygons(&[Cow::Owned(small)], &ft).is_none());
         let big = square(&ft, 100.0, 100.0, 130.0, 130.0);
-        assert!(fit_polygons(MultiPolygon(vec![big]), &ft).is_some());
+        assert!(fit_polygons(&[Cow::Owned(big)], &ft).is_some());
         let (a, b) = deg(&ft, 10.0, 10.0);
         let (c, d) = deg(&ft, 20.0, 10.0);
         let short: Geometry = LineString::from(vec![(a, b), (c, d)]).into();
@@ -579,7 +587,7 @@ mod tests {
         let pts = [(0.0, 0.0), (100.0, 0.0), (100.0, 100.0), (50.2, 49.9), (49.8, 50.1), (0.0, 100.0)];
         let ring: Vec<(f64, f64)> = pts.iter().map(|&(x, y)| deg(&ft, x + 1000.0, y + 1000.0)).collect();
         let p = Polygon::new(LineString::from(ring), vec![]);
-        let TileGeometry::Polygons(ps) = fit_polygons(MultiPolygon(vec![p]), &ft).unwrap() else { panic!() };
+        let TileGeometry::Polygons(ps) = fit_polygons(&[Cow::Owned(p)], &ft).unwrap() else { panic!() };
         assert!(to_multipolygon(&ps).is_valid(), "{ps:?}");
         for p in &ps {
             assert!(signed_area(&p[0]) > 0.0);
