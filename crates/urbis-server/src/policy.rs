@@ -77,6 +77,9 @@ const fn noted(rule: Rule, note: &'static str) -> Rule {
     Rule { note, ..rule }
 }
 
+/// What the Part 4 rows do not say by themselves.
+const PART4: &str = "permits and permit_events: admin only (dossiers change through /dossiers/{id}/transitions)";
+
 /// Every route of the server. Keep it sorted by module, as `lib.rs` merges them.
 pub const POLICY: &[Rule] = &[
     // lib.rs
@@ -109,10 +112,10 @@ pub const POLICY: &[Rule] = &[
     public("GET", "/parcels/{id}/report"),
     public("GET", "/collections/{id}/queryables"),
     // transactions.rs: OGC API Features Part 4.
-    only("POST", "/collections/{id}/items", EDITORS),
-    only("PUT", "/collections/{id}/items/{feature_id}", EDITORS),
-    only("PATCH", "/collections/{id}/items/{feature_id}", EDITORS),
-    only("DELETE", "/collections/{id}/items/{feature_id}", EDITORS),
+    noted(only("POST", "/collections/{id}/items", EDITORS), PART4),
+    noted(only("PUT", "/collections/{id}/items/{feature_id}", EDITORS), PART4),
+    noted(only("PATCH", "/collections/{id}/items/{feature_id}", EDITORS), PART4),
+    noted(only("DELETE", "/collections/{id}/items/{feature_id}", EDITORS), PART4),
     // permits.rs
     public("GET", "/procedures"),
     only("POST", "/procedures", ADMINS),

@@ -47,6 +47,20 @@ pub fn routes() -> Router<AppState> {
         .layer(DefaultBodyLimit::max(MAX_FEATURE_BYTES))
 }
 
+/// Dossiers and their hash-chained events change through the workflow (`/dossiers/…`), which
+/// appends an event for every step; a Part 4 write would bypass it. Only an admin may (to repair).
+fn workflow_layers_for_admins(layer: LayerId, editor: &Editor) -> Result<(), ApiError> {
+    if matches!(layer, LayerId::Permits | LayerId::PermitEvents) && editor.role != crate::auth::Role::Admin {
+        return Err(ApiError::Forbidden(format!(
+            "the role `{}` may not edit {} through OGC API Features: dossiers change through /dossiers/{{id}}/transitions; \
+             direct edits need the role `admin`",
+            editor.role,
+            layer.name()
+        )));
+    }
+    Ok(())
+}
+
 fn layer(id: &str) -> Result<LayerId, ApiError> {
     id.parse::<LayerId>().map_err(|e| ApiError::NotFound(e.to_string()))
 }
@@ -86,6 +100,7 @@ async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let layer = layer(&collection)?;
+    workflow_layers_for_admins(layer, &editor)?;
     media_type(&headers, &["application/geo+json", "application/json"])?;
     let doc = parse_body(body)?;
     let mut feature = feature_from_geojson(doc, None)?;
@@ -112,6 +127,7 @@ async fn replace(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let layer = layer(&collection)?;
+    workflow_layers_for_admins(layer, &editor)?;
     let condition = if_match(&headers)?;
     media_type(&headers, &["application/geo+json", "application/json"])?;
     let doc = parse_body(body)?;
@@ -143,6 +159,7 @@ async fn update(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let layer = layer(&collection)?;
+    workflow_layers_for_admins(layer, &editor)?;
     let condition = if_match(&headers)?;
     media_type(&headers, &["application/merge-patch+json", "application/json"])?;
     let patch = parse_body(body)?;
@@ -176,6 +193,7 @@ async fn remove(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let layer = layer(&collection)?;
+    workflow_layers_for_admins(layer, &editor)?;
     let expected = match if_match(&headers)? {
         None => None,
         Some(condition) => {
