@@ -95,7 +95,7 @@ def run_pgrouting(args):
     conn = psycopg2.connect(args.url)
     conn.autocommit = True
     cur = conn.cursor()
-    cur.execute("CREATE EXTENSION IF NOT EXISTS pgrouting")
+    cur.execute("CREATE EXTENSION IF NOT EXISTS pgrouting CASCADE")
     cur.execute("SELECT pgr_version()")
     version = cur.fetchone()[0]
     cur.execute("DROP TABLE IF EXISTS bench_edges")
@@ -158,10 +158,12 @@ def run_pandana(args):
     net.set_pois("centres", LIMIT_S, 1, c["lon"], c["lat"])
     res = net.nearest_pois(LIMIT_S, "centres", num_pois=1)
     out["nearest_pois_ms"] = (time.perf_counter() - t) * 1e3
-    dist = res[1].reindex(nodes["id"]).to_numpy(dtype=np.float64)
+    dist = res[1].reindex(nodes["id"]).to_numpy(dtype=np.float64, copy=True)
     # pandana reports "no POI within the horizon" as the horizon itself.
     dist[dist >= LIMIT_S] = np.inf
-    out.update(compare(urbis, dist, tolerance=1e-2))
+    # Its contraction hierarchy keeps weights as 32-bit floats: agreement to 0.1 s is all it has.
+    out["tolerance_s"] = 0.1
+    out.update(compare(urbis, dist, tolerance=0.1))
     print(json.dumps({"stage": "nearest_pois", **out}), file=sys.stderr, flush=True)
     # Its aggregation needs a precomputation of everything within the horizon.
     t = time.perf_counter()

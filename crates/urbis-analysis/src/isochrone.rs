@@ -169,9 +169,10 @@ impl SiteSearch {
             };
             let line = &e.geometry.0;
             let mut p = proj.project(line[0]);
-            for k in 1..line.len() {
-                let q = proj.project(line[k]);
-                let (m0, m1) = (e.vertex_m[k - 1], e.vertex_m[k]);
+            // Segment by segment: its far vertex and the metres at both of its vertices.
+            for (c, m) in line.iter().skip(1).zip(e.vertex_m.windows(2)) {
+                let q = proj.project(*c);
+                let (m0, m1) = (m[0], m[1]);
                 let steps = ((q.x - p.x).hypot(q.y - p.y) / step_m).ceil().max(1.0) as usize;
                 for s in 0..=steps {
                     let f = s as f64 / steps as f64;
@@ -238,8 +239,8 @@ pub fn isochrones(
 /// Containment: a claimed node lies within half a cell (in x and in y) of its nearest grid
 /// point, whose eight neighbours are all within the cutoff after the dilation, so the four grid
 /// squares around that point are wholly inside and the node at least half a cell from the
-/// outline. The outline stays within two cells of the reached roads (half a cell to the nearest
-/// grid point, one of dilation, half of marching squares).
+/// outline. The outline stays within two cells in x and in y of the reached roads (half a cell to
+/// the nearest grid point, one of dilation, half of marching squares).
 pub(crate) fn isochrones_of(
     travel: &Travel,
     search: &SiteSearch,

@@ -186,6 +186,10 @@ pub struct CoverageRun {
 
 const BIN_MIN: f64 = 5.0;
 
+/// What one centre reaches: the origins within the time limit, and per cutoff its isochrone with
+/// the origins and weight within it.
+type CentreReach = (Vec<usize>, Vec<(Isochrone, usize, f64)>);
+
 /// Runs the whole analysis on the store's roads, parcels and service centres.
 pub async fn run(
     store: &dyn Store,
@@ -287,7 +291,7 @@ pub fn compute(
     let done = std::sync::atomic::AtomicU64::new(0);
     let total = cov.centres.len() as u64;
     progress.stage("isochrones", 0, total);
-    let per_centre: Vec<(Vec<usize>, Vec<(Isochrone, usize, f64)>)> = cov
+    let per_centre: Vec<CentreReach> = cov
         .centres
         .par_iter()
         .enumerate()
