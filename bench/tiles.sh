@@ -12,7 +12,8 @@
 # writes at its deepest zoom (tiles/*.toml); below a layer's minimum zoom both leave it out.
 #  - uncached: each server gets the list once (wrk, one request per URL, no URL twice), urbis with
 #    its tile cache off (--tile-cache-mb 0), Martin with its cache off (cache size 0);
-#  - cached: both with their caches on, the list once to fill them, then again, measured.
+#  - cached: both with their caches on, the list once to fill them, then again CACHED_PASSES
+#    times (default 20), measured.
 # Reported: tiles/s, p50 and p99 (ms), the ratio urbis / Martin, the machine's load before each
 # run; and before measuring, that both servers answer the same URLs with tiles holding features
 # (a sample decoded with mapbox-vector-tile, feature counts compared).
@@ -23,6 +24,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 connections="${CONNECTIONS:-16}"
 threads="${THREADS:-2}"
+passes="${CACHED_PASSES:-20}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/urbis/target}"
 martin_root="${URBIS_MARTIN_ROOT:-$HOME/.cache/urbis/martin}"
 martin="$martin_root/bin/martin"
@@ -137,6 +139,10 @@ by_zoom = {z: sum(1 for t in tiles if t[0] == z) for z in range(12, 17)}
 print(f"{len(tiles)} tiles ({', '.join(f'z{z}: {n}' for z, n in by_zoom.items())}), {len(paths)} URLs", file=sys.stderr)
 PY
 n_urls=$(wc -l <"$work/urbis.txt")
+# The cached phase measures the list PASSES times over (one pass takes a tenth of a second).
+for s in urbis martin; do
+    for _ in $(seq "$passes"); do cat "$work/$s.txt"; done >"$work/$s-cached.txt"
+done
 
 # wrk: each thread takes every THREADS-th URL of the list from its own offset; when its share is
 # answered it leaves a mark, and once every thread has, wrk is stopped (SIGINT: it prints its
@@ -272,18 +278,19 @@ echo "${rows[-1]}" >&2
 # --- cached: caches on, the list once to fill them, then measured -------------------------------
 start_urbis 256
 run_list "http://127.0.0.1:$u_port" "$work/urbis.txt" urbis-fill >/dev/null
-read -r u_rps u_p50 u_p99 u_n u_load < <(run_list "http://127.0.0.1:$u_port" "$work/urbis.txt" urbis-cached)
+read -r u_rps u_p50 u_p99 u_n u_load < <(run_list "http://127.0.0.1:$u_port" "$work/urbis-cached.txt" urbis-cached)
 stop "$u_pid"
 start_martin 256
 run_list "http://127.0.0.1:$m_port" "$work/martin.txt" martin-fill >/dev/null
-read -r m_rps m_p50 m_p99 m_n m_load < <(run_list "http://127.0.0.1:$m_port" "$work/martin.txt" martin-cached)
+read -r m_rps m_p50 m_p99 m_n m_load < <(run_list "http://127.0.0.1:$m_port" "$work/martin-cached.txt" martin-cached)
 stop "$m_pid"
 rows+=("$(printf '| cached   | %9s | %6s | %6s | %9s | %6s | %6s | %6.2f× | %s / %s |' "$u_rps" "$u_p50" "$u_p99" \
     "$m_rps" "$m_p50" "$m_p99" "$(echo "$u_rps / $m_rps" | bc -l)" "$u_load" "$m_load")")
 echo "${rows[-1]}" >&2
 
 echo
-echo "Vector tiles of the demo city on PostGIS: $n_urls distinct URLs (z12–z16, 4 layers alone and together),"
+echo "Vector tiles of the demo city on PostGIS: $n_urls distinct URLs (z12–z16, 4 layers alone and together;"
+echo "uncached: the list once; cached: $passes passes after one that fills the caches),"
 echo "wrk, $threads threads, $connections connections, on loopback; $(nproc) cores shared by PostgreSQL, the server and wrk"
 echo "| phase    | urbis t/s | p50 ms | p99 ms | Martin t/s | p50 ms | p99 ms | urbis / Martin | load avg before (urbis / Martin) |"
 echo "|----------|-----------|--------|--------|-----------|--------|--------|--------|------------|"

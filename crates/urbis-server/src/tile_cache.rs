@@ -287,6 +287,29 @@ mod tests {
         assert!(!touched(&key, &[outside]));
     }
 
+    /// `--tile-cache-mb 0`: every request renders, nothing is kept; any other size keeps tiles.
+    #[tokio::test]
+    async fn a_cache_of_zero_bytes_keeps_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = urbis_store::open(&dir.path().join("t.gpkg").display().to_string()).await.unwrap();
+        let key =
+            || TileKey { layers: vec![LayerId::Parcels], tile: TileId { z: 14, x: 1, y: 1 }, filter: String::new() };
+        let renders = AtomicU64::new(0);
+        let render = || async {
+            renders.fetch_add(1, Ordering::Relaxed);
+            Ok::<_, StoreError>(CachedTile { bytes: Bytes::from_static(b"x"), etag: "\"e\"".into(), empty: false })
+        };
+        let off = TileCache::new(0, Duration::ZERO);
+        for _ in 0..3 {
+            assert_eq!(off.get_or_render(&*store, key(), render).await.unwrap().1, Lookup::Miss);
+        }
+        assert_eq!((renders.load(Ordering::Relaxed), off.counts()), (3, (0, 3)));
+        let on = TileCache::new(1 << 20, Duration::ZERO);
+        assert_eq!(on.get_or_render(&*store, key(), render).await.unwrap().1, Lookup::Miss);
+        assert_eq!(on.get_or_render(&*store, key(), render).await.unwrap().1, Lookup::Hit);
+        assert_eq!(renders.load(Ordering::Relaxed), 4);
+    }
+
     #[test]
     fn many_changes_of_a_layer_merge() {
         let mut cs: Vec<Change> = (0..100).map(|i| change(LayerId::Roads, i as f64, 0.0, i as f64, 1.0)).collect();
