@@ -1259,6 +1259,8 @@ pub fn openapi_paths() -> Value {
     let path_param = |name: &str, d: &str| json!({ "name": name, "in": "path", "required": true, "description": d, "schema": { "type": "string" } });
     let body = json!({ "required": true, "content": { "application/json": { "schema": { "type": "object" } } } });
     let secured = json!([{ "bearerAuth": [] }]);
+    // Its applicant reads a dossier too, by tracking code and secret.
+    let readers = json!([{ "bearerAuth": [] }, { "applicantBasic": [] }]);
     let mut paths = Map::new();
     paths.insert("/procedures".into(), json!({
         "get": { "summary": "the procedure catalogue", "operationId": "procedures_list", "responses": { "200": ok("the procedures") } },
@@ -1278,8 +1280,8 @@ pub fn openapi_paths() -> Value {
                   "responses": { "201": ok("tracking code, secret, due date and parcel check"), "400": error, "401": error, "403": error, "422": error } },
     }));
     paths.insert("/dossiers/{id}".into(), json!({
-        "get": { "summary": "a dossier for its reviewers: data, history, clock, allowed transitions, parcel check", "operationId": "dossiers_get",
-                 "security": secured, "parameters": [path_param("id", "dossier id or tracking code")],
+        "get": { "summary": "a dossier for its applicant, its centre's reviewers (with personal data), planners and admins: data, history, clock, allowed transitions, parcel check", "operationId": "dossiers_get",
+                 "security": readers.clone(), "parameters": [path_param("id", "dossier id or tracking code")],
                  "responses": { "200": ok("the dossier"), "401": error, "403": error, "404": error } },
     }));
     paths.insert("/dossiers/{id}/transitions".into(), json!({
@@ -1289,7 +1291,7 @@ pub fn openapi_paths() -> Value {
                                  "409": ok("an illegal transition (with the current and the allowed stages) or a concurrent change") } },
     }));
     paths.insert("/dossiers/{id}/check".into(), json!({
-        "get": { "summary": "the stored parcel check", "operationId": "dossiers_check_get", "security": secured,
+        "get": { "summary": "the stored parcel check", "operationId": "dossiers_check_get", "security": readers,
                  "parameters": [path_param("id", "dossier id or tracking code")],
                  "responses": { "200": ok("the check"), "401": error, "403": error, "404": error } },
         "post": { "summary": "run the parcel check again and store it", "operationId": "dossiers_check_run", "security": secured,
