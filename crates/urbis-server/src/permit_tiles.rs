@@ -22,7 +22,7 @@ use geozero::mvt::tile;
 use urbis_core::cql2::{Expr, Filter, Literal, Scalar};
 use urbis_core::permits::dashboard::dossier_status;
 use urbis_core::{Feature, LayerId};
-use urbis_store::{Query, Store, StoreError};
+use urbis_store::{AttributeFilter, Comparison, Query, Store, StoreError};
 use urbis_tiles::{Definitions, Tile, TileError, TileId};
 
 use crate::dashboard::{clock_event, facts_of, processing_days};
@@ -30,6 +30,10 @@ use crate::permits::PermitsConfig;
 
 /// The attribute the permits layer gains in tiles.
 pub const STATUS_FIELD: &str = "clock_status";
+/// Up to this many dossiers, their events are read one dossier at a time (an indexed lookup);
+/// beyond, with `permit_id IN (…)` queries (SQL on PostGIS; on the GeoPackage a scan of the events
+/// evaluated in Rust, cheaper than hundreds of lookups).
+const FEW: usize = 64;
 /// Events are read for this many dossiers per query.
 const IDS_PER_QUERY: usize = 500;
 
@@ -51,7 +55,16 @@ pub async fn statuses(
     let procedures = store.query(LayerId::Procedures, &Query::all()).await?;
     let days = processing_days(&procedures);
     let mut events: HashMap<String, Vec<(Option<String>, urbis_core::domain::PermitEvent)>> = HashMap::new();
-    for chunk in dossiers.chunks(IDS_PER_QUERY) {
+    if dossiers.len() <= FEW {
+        // A few dossiers (a close-up tile): one indexed lookup each.
+        for f in dossiers {
+            let q = Query::all().filter(AttributeFilter::new("permit_id", Comparison::Eq, f.id.as_str()));
+            let list = store.query(LayerId::PermitEvents, &q).await?.iter().map(|e| (None, clock_event(e))).collect();
+            events.insert(f.id.clone(), list);
+        }
+    }
+    let many = if dossiers.len() <= FEW { &[][..] } else { dossiers };
+    for chunk in many.chunks(IDS_PER_QUERY) {
         let list = chunk.iter().map(|f| Scalar::literal(Literal::Text(f.id.clone()))).collect();
         let expr = Expr::In { value: Scalar::property("permit_id"), list };
         let filter = Filter::new(LayerId::PermitEvents, expr)
