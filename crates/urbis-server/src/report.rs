@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use urbis_core::geodesy::area_m2;
-use urbis_core::permits::check::{polygons, share_of_site};
+use urbis_core::permits::check::{polygons, share_of_site_of_area};
 use urbis_core::{Feature, LayerId};
 use urbis_store::{AttributeFilter, Comparison, Query};
 
@@ -96,7 +96,7 @@ async fn report(
     // measure the permits' parcel check uses).
     let mut zoning = vec![];
     for district in districts {
-        let share = district.geometry.as_ref().map(|g| share_of_site(&site, g)).unwrap_or(0.0);
+        let share = district.geometry.as_ref().map(|g| share_of_site_of_area(&site, area, g)).unwrap_or(0.0);
         // A district that only touches the boundary does not zone the parcel.
         if share > urbis_core::permits::check::MIN_SHARE {
             let mut f = feature_json(LayerId::ZoningDistricts, &district);

@@ -22,8 +22,17 @@ async fn main() {
         println!("parcel {id}");
         for _ in 0..2 {
             let t = Instant::now();
-            let n = store.intersects(LayerId::ZoningDistricts, &shape, Some(20)).await.unwrap().len();
+            let districts = store.intersects(LayerId::ZoningDistricts, &shape, Some(20)).await.unwrap();
+            let n = districts.len();
             println!("  districts intersects {n:5} {:8.1} ms", t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            let site = urbis_core::permits::check::polygons(&shape);
+            let area = urbis_core::geodesy::area_m2(&shape);
+            for d in &districts {
+                let g = d.geometry.as_ref().expect("district geometry");
+                let _ = urbis_core::permits::check::share_of_site_of_area(&site, area, g);
+            }
+            println!("  share of site in each      {:8.1} ms", t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
             let n = store.intersects(LayerId::ZoningOverlays, &shape, Some(50)).await.unwrap().len();
             println!("  overlays  intersects {n:5} {:8.1} ms", t.elapsed().as_secs_f64() * 1e3);

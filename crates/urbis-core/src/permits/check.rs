@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::domain::{Utility, ZoningDistrict, ZoningOverlay};
 use crate::geodesy::{area_m2, distance_m};
-use crate::overlap::{rect_side, RectSide};
+use crate::overlap::{clip_to_rect, rect_side, RectSide};
 
 /// A district that covers less than this share of a site only touches its edge.
 pub const MIN_SHARE: f64 = 0.001;
@@ -27,7 +27,13 @@ pub fn polygons(g: &Geometry) -> MultiPolygon {
 
 /// The share of `site` (by geodesic area) that lies in `zone`, from 0 to 1.
 pub fn share_of_site(site: &MultiPolygon, zone: &Geometry) -> f64 {
-    let area = area_m2(&Geometry::MultiPolygon(site.clone()));
+    share_of_site_of_area(site, area_m2(&Geometry::MultiPolygon(site.clone())), zone)
+}
+
+/// [`share_of_site`] for a site whose area (m²) is known: measuring a large site's area on the
+/// ellipsoid costs more than the overlay itself, so a site tested against many zones is
+/// measured once.
+pub fn share_of_site_of_area(site: &MultiPolygon, area: f64, zone: &Geometry) -> f64 {
     if area <= 0.0 {
         return 0.0;
     }
@@ -37,7 +43,18 @@ pub fn share_of_site(site: &MultiPolygon, zone: &Geometry) -> f64 {
         Some(RectSide::Apart) => return 0.0,
         None => {}
     }
-    let inside = area_m2(&Geometry::MultiPolygon(site.intersection(&polygons(zone))));
+    let zone = polygons(zone);
+    // A large site (a parcel along a whole street) is first cut to the zone's box, so the
+    // overlay handles only its vertices near the zone.
+    let clipped;
+    let site = match zone.bounding_rect() {
+        Some(b) if site.iter().map(|p| p.exterior().0.len()).sum::<usize>() > 256 => {
+            clipped = clip_to_rect(site, b);
+            &clipped
+        }
+        _ => site,
+    };
+    let inside = area_m2(&Geometry::MultiPolygon(site.intersection(&zone)));
     (inside / area).clamp(0.0, 1.0)
 }
 
@@ -187,7 +204,7 @@ pub fn check_parcel(input: &CheckInput<'_>) -> ParcelCheck {
     let mut districts: Vec<DistrictFinding> = vec![];
     let mut governing: Vec<&Located<ZoningDistrict>> = vec![];
     for d in input.districts {
-        let share = share_of_site(&site, &d.geometry);
+        let share = share_of_site_of_area(&site, site_area, &d.geometry);
         if share <= MIN_SHARE {
             continue;
         }
@@ -229,7 +246,7 @@ pub fn check_parcel(input: &CheckInput<'_>) -> ParcelCheck {
     let mut overlays = vec![];
     let mut crossed: Vec<&Located<ZoningOverlay>> = vec![];
     for o in input.overlays {
-        let share = share_of_site(&site, &o.geometry);
+        let share = share_of_site_of_area(&site, site_area, &o.geometry);
         if share <= MIN_SHARE {
             continue;
         }
