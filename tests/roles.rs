@@ -551,6 +551,15 @@ async fn logins_and_accounts(store: Arc<dyn Store>, dir: &Path) {
     for bad in ["Bearer nonsense-token-0123456789", "Basic bm90OmdpdmVu", "Digest x"] {
         assert_eq!(city.send("GET", "/health", Some(bad), None).await.status, StatusCode::UNAUTHORIZED, "{bad}");
     }
+    // A method a route does not take is 405, whoever asks (not a policy refusal, not a 500).
+    for (method, uri) in
+        [("TRACE", "/health"), ("DELETE", "/collections"), ("PUT", "/auth/login"), ("POST", "/track/x")]
+    {
+        for caller in [Caller::Anonymous, Caller::Admin] {
+            let a = city.call(caller, method, uri, None).await;
+            assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri} as {caller:?}: {}", a.text());
+        }
+    }
     for body in [json!({ "user": "x" }), json!("text"), json!({ "user": 1, "password": 2 })] {
         assert_eq!(
             city.call(Caller::Anonymous, "POST", "/auth/login", Some(body)).await.status,
