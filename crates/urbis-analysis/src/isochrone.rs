@@ -250,8 +250,12 @@ pub(crate) fn isochrones_of(
 ) -> Vec<Isochrone> {
     let g: &ModeGraph = travel.graph;
     let max_s = cutoffs_min.iter().copied().fold(0.0, f64::max) * 60.0;
-    let samples = search.samples(travel, max_s, cell_m / 2.0);
-    let grid = Grid::new(&samples, cell_m);
+    // The cell first, from the reached vertices alone: a wide reach coarsens it, and the points
+    // along the edges need only be half of the cell actually used apart (a finer sampling would
+    // fall on the same grid points).
+    let cell = Grid::new(&search.samples(travel, max_s, f64::INFINITY), cell_m).cell;
+    let samples = search.samples(travel, max_s, cell / 2.0);
+    let grid = Grid::new(&samples, cell);
     let proj = &g.network.projection;
     let thresholds: Vec<f64> = cutoffs_min.iter().map(|m| -m * 60.0).collect();
     let values = grid.values(&samples);
