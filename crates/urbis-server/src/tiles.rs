@@ -335,7 +335,9 @@ async fn respond(
             Some((config, now)) => {
                 crate::permit_tiles::render(&*store, config, layers, &filter.per_layer, tile, *now).await
             }
-            None => urbis_tiles::render_filtered(&*store, Definitions::built_in(), layers, &filter.per_layer, tile).await,
+            None => {
+                urbis_tiles::render_filtered(&*store, Definitions::built_in(), layers, &filter.per_layer, tile).await
+            }
         };
         match rendered {
             Ok(t) => Ok(CachedTile { etag: format!("\"{}\"", t.etag()), empty: t.is_empty(), bytes: t.bytes.into() }),

@@ -335,7 +335,9 @@ fn auth(flag_or_env: Vec<String>, file: &FileConfig) -> anyhow::Result<urbis_ser
     let auth = urbis_server::auth::Auth::from_specs(&specs)
         .context("the tokens given with --token, URBIS_TOKENS or `tokens`")?;
     match &file.jwt_secret {
-        Some(secret) => auth.with_jwt_secret(secret).context("the JWT secret (--jwt-secret, URBIS_JWT_SECRET or `jwt_secret`)"),
+        Some(secret) => {
+            auth.with_jwt_secret(secret).context("the JWT secret (--jwt-secret, URBIS_JWT_SECRET or `jwt_secret`)")
+        }
         None => Ok(auth),
     }
 }
