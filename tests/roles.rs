@@ -379,6 +379,24 @@ async fn request_for(city: &City, rule: &Rule, n: usize) -> Call {
         },
         ("GET", "/track/{code}") => get(format!("/track/{d}")),
         ("GET", "/track/{code}/verify") => get(format!("/track/{d}/verify")),
+        ("POST", "/track/{code}/rating") => {
+            // The rating follows the result: the dossier is decided first (as its centre's
+            // reviewer would), once; only its applicant's call may then rate it.
+            let stage = city.call(Caller::Admin, "GET", &format!("/dossiers/{d}"), None).await.json()["dossier"]
+                ["stage"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if stage == "received" {
+                for step in [json!({ "to": "in_review" }), json!({ "to": "decided", "decision": "approved" })] {
+                    let a = city
+                        .call(Caller::ReviewerHere, "POST", &format!("/dossiers/{d}/transitions"), Some(step))
+                        .await;
+                    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+                }
+            }
+            with_json(format!("/track/{d}/rating"), "application/json", json!({ "rating": 4 }))
+        }
         ("GET", "/dossiers") => get("/dossiers"),
         ("GET", "/open311/v2/discovery.{format}") => get("/open311/v2/discovery.json"),
         ("GET", "/open311/v2/services.{format}") => get("/open311/v2/services.json"),
@@ -502,6 +520,30 @@ async fn role_matrix(store: Arc<dyn Store>, dir: &Path) {
     );
     let items = city.call(Caller::Admin, "GET", "/collections/permits/items?limit=1000", None).await.json();
     assert!(items["features"].as_array().is_some_and(|f| f.iter().any(|f| f["id"] == json!(city.dossier))));
+
+    // The applicant's rating (the matrix gave 4) is on the dossier, once; the dashboard counts it.
+    let d = &city.dossier;
+    let rated = items["features"].as_array().unwrap().iter().find(|f| f["id"] == json!(d)).unwrap().clone();
+    assert_eq!(rated["properties"]["satisfaction"], json!(4), "{rated}");
+    let again = city.call(Caller::Applicant, "POST", &format!("/track/{d}/rating"), Some(json!({ "rating": 5 }))).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text());
+    assert!(again.text().contains("already rated 4"), "{}", again.text());
+    for bad in [json!({ "rating": 7 }), json!({ "rating": 2.5 }), json!({ "rating": "5" }), json!({})] {
+        let a = city.call(Caller::Applicant, "POST", &format!("/track/{d}/rating"), Some(bad.clone())).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad}: {}", a.text());
+    }
+    // Before the result, a rating is refused with the stage named.
+    let (fresh, secret) = city.file(CENTRE).await;
+    let early = city
+        .send(
+            "POST",
+            &format!("/track/{fresh}/rating"),
+            Some(&basic(&fresh, &secret)),
+            Some(("application/json", br#"{"rating": 3}"#.to_vec())),
+        )
+        .await;
+    assert_eq!(early.status, StatusCode::CONFLICT, "{}", early.text());
+    assert!(early.text().contains("`received`"), "{}", early.text());
 }
 
 async fn logins_and_accounts(store: Arc<dyn Store>, dir: &Path) {

@@ -89,6 +89,7 @@ pub fn routes_with(config: PermitsConfig) -> Router<AppState> {
         .route("/dossiers/{id}/check", get(get_check).post(run_check))
         .route("/track/{code}", get(track))
         .route("/track/{code}/verify", get(track_verify))
+        .route("/track/{code}/rating", axum::routing::post(rate))
         .layer(Extension(Arc::new(config)))
 }
 
@@ -1152,6 +1153,43 @@ async fn track(
     Ok(Json(t).into_response())
 }
 
+#[derive(Debug, Deserialize)]
+struct RatingBody {
+    rating: Value,
+}
+
+/// The applicant's rating of the service, 1 to 5, once the result is out (decided or
+/// delivered), given once: the dashboard's satisfaction. The applicant signs in with the
+/// tracking code and secret (HTTP Basic, or a session from the login).
+async fn rate(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(code): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, PermitError> {
+    let body: RatingBody =
+        serde_json::from_slice(&body).map_err(|e| bad("body", format!("expected {{\"rating\": 1 to 5}}: {e}")))?;
+    let rating = match body.rating.as_i64() {
+        Some(r) if (1..=5).contains(&r) && body.rating.is_i64() => r,
+        _ => return Err(bad("rating", format!("`{}` is not a whole number from 1 to 5", body.rating))),
+    };
+    let mut f = find_dossier(&state, &code).await?;
+    crate::policy::dossier_access(&who, &Method::POST, "/track/{code}/rating", &f)?;
+    let stage = f.text("stage").unwrap_or_default().to_string();
+    if !matches!(stage.as_str(), "decided" | "delivered") {
+        return Err(PermitError::Conflict(format!(
+            "the service is rated once the result is out (decided or delivered); dossier `{code}` is at stage `{stage}`"
+        )));
+    }
+    if let Some(given) = f.integer("satisfaction") {
+        return Err(PermitError::Conflict(format!("dossier `{code}` was already rated {given}")));
+    }
+    let etag = f.etag();
+    f.attributes.insert("satisfaction".into(), json!(rating));
+    state.store.replace_checked(LayerId::Permits, &f, Some(&etag)).await?;
+    Ok(Json(json!({ "tracking_code": f.text("tracking_code"), "satisfaction": rating })))
+}
+
 /// Checks a dossier's chain; `Ok` with the number of links, or the first broken one.
 pub async fn verify_dossier(
     store: &dyn urbis_store::Store,
@@ -1307,6 +1345,16 @@ pub fn openapi_paths() -> Value {
         "get": { "summary": "check the dossier's hash-chained history; names the first broken link", "operationId": "track_verify",
                  "parameters": [path_param("code", "tracking code")],
                  "responses": { "200": ok("intact, or the first broken link"), "404": error } },
+    }));
+    paths.insert("/track/{code}/rating".into(), json!({
+        "post": { "summary": "the applicant rates the service 1 to 5, once the result is out (decided or delivered), once",
+                  "operationId": "track_rating", "security": [{ "applicantBasic": [] }, { "bearerAuth": [] }],
+                  "parameters": [path_param("code", "tracking code")],
+                  "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                      "type": "object", "required": ["rating"],
+                      "properties": { "rating": { "type": "integer", "minimum": 1, "maximum": 5 } } } } } },
+                  "responses": { "200": ok("the rating kept"), "400": error, "401": error, "403": error, "404": error,
+                                 "409": ok("before the result, or already rated") } },
     }));
     Value::Object(paths)
 }

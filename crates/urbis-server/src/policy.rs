@@ -131,6 +131,7 @@ pub const POLICY: &[Rule] = &[
     dossier("POST", "/dossiers/{id}/check", DOSSIER_WORKERS, NONE),
     public("GET", "/track/{code}"),
     public("GET", "/track/{code}/verify"),
+    dossier("POST", "/track/{code}/rating", &[Applicant], NONE),
     // queue.rs: the reviewers' queue (no personal data).
     only("GET", "/dossiers", DOSSIER_WORKERS),
     // open311.rs: GeoReport v2. GETs never show personal data.
