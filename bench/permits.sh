@@ -15,7 +15,7 @@ cargo build --release -p urbis --manifest-path "$repo/Cargo.toml" >&2
 urbis="$CARGO_TARGET_DIR/release/urbis"
 work="$(mktemp -d "${TMPDIR:-/tmp}/urbis-bench-permits.XXXXXX")"
 port=$((20000 + RANDOM % 20000))
-token="bench-editor-$RANDOM-0123456789"
+token="bench-admin-$RANDOM-0123456789"
 server=""
 cleanup() {
     [[ -n "$server" ]] && kill "$server" 2>/dev/null || true
@@ -24,7 +24,7 @@ cleanup() {
 trap cleanup EXIT
 
 (cd "$repo" && "$urbis" demo --store "$work/demo.gpkg" --no-serve >/dev/null)
-"$urbis" serve --store "$work/demo.gpkg" --bind "127.0.0.1:$port" --token "editor:$token" >"$work/serve.log" 2>&1 &
+"$urbis" serve --store "$work/demo.gpkg" --bind "127.0.0.1:$port" --token "admin:$token" >"$work/serve.log" 2>&1 &
 server=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.2; done
 s="http://127.0.0.1:$port"
