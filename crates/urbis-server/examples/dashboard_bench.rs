@@ -4,7 +4,14 @@
 //! dashboard of all centres over a year: the store read (one query per layer), the aggregation,
 //! and `GET /dashboard` through the whole router (no socket). Prints the figures.
 //!
+//! With `URBIS_BENCH_DEMO` naming the demo city's GeoPackage (`urbis demo --no-serve` builds it),
+//! the GeoPackage is a copy of the demo city instead: each generated dossier is put on one of its
+//! parcels (its polygon and code, drawn with the same dice), and after the dashboard `INTAKES`
+//! (default 200) dossiers are filed through `POST /dossiers` on random parcels, each with its
+//! parcel check, among the 100,000: mean, median and 90th percentile.
+//!
 //!   cargo run --release -p urbis-server --example dashboard_bench [-- DOSSIERS RUNS]
+//!   URBIS_BENCH_DEMO=urbis-demo.gpkg cargo run --release -p urbis-server --example dashboard_bench
 //!
 //! Not a test: it asserts nothing.
 
@@ -208,13 +215,43 @@ async fn main() -> anyhow::Result<()> {
     let runs: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(3);
     let config = PermitsConfig::default();
     let t = Instant::now();
-    let g = generate(n, &config);
+    let mut g = generate(n, &config);
     println!("generated {} dossiers, {} events in {:.2?}", g.dossiers.len(), g.events.len(), t.elapsed());
 
     let dir = tempfile::tempdir()?;
     let mut stores: Vec<(&str, Arc<dyn Store>)> = vec![];
-    let gpkg: Arc<dyn Store> =
-        Arc::from(urbis_store::open(&dir.path().join("bench.gpkg").display().to_string()).await?);
+    let path = dir.path().join("bench.gpkg");
+    let demo = std::env::var("URBIS_BENCH_DEMO").ok();
+    if let Some(d) = &demo {
+        std::fs::copy(d, &path)?;
+    }
+    let gpkg: Arc<dyn Store> = Arc::from(urbis_store::open(&path.display().to_string()).await?);
+    // On the demo city: the catalogue and a centre to file at, then the dossiers on its parcels.
+    let mut intake_with: Option<(String, String, Vec<String>)> = None;
+    if demo.is_some() {
+        let all = urbis_store::Query::all();
+        let procedure = gpkg.query(LayerId::Procedures, &all.clone().limit(1)).await?.pop().map(|p| p.id);
+        let centre = gpkg
+            .query(LayerId::ServiceCentres, &all)
+            .await?
+            .into_iter()
+            .find(|c| c.get("one_stop").and_then(Value::as_bool) == Some(true))
+            .map(|c| c.id);
+        let parcels: Vec<Feature> = gpkg
+            .query(LayerId::Parcels, &all)
+            .await?
+            .into_iter()
+            .filter(|p| p.geometry.is_some() && p.text("code").is_some())
+            .collect();
+        let mut dice = Dice(0x00d0_551e_75ee_d001);
+        for d in &mut g.dossiers {
+            let p = &parcels[(dice.next() % parcels.len() as u64) as usize];
+            d.geometry = p.geometry.clone();
+            d.attributes.insert("parcel_codes".into(), json!([p.text("code")]));
+        }
+        let codes = parcels.iter().filter_map(|p| p.text("code").map(str::to_string)).collect();
+        intake_with = procedure.zip(centre).map(|(p, c)| (p, c, codes));
+    }
     stores.push(("GeoPackage", gpkg));
     if let Ok(url) = std::env::var("URBIS_BENCH_PG_URL") {
         urbis_store::postgis::migrate(&url).await?;
@@ -256,6 +293,43 @@ async fn main() -> anyhow::Result<()> {
                     println!("{}", line(c["id"].as_str().unwrap_or("?"), &c["figures"]));
                 }
             }
+        }
+        if let (Some((procedure, centre, codes)), "GeoPackage") = (&intake_with, name) {
+            let n: usize = std::env::var("INTAKES").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+            let router = urbis_server::router(store.clone());
+            let mut dice = Dice(0x1a7a_ce00_5eed_0001);
+            let mut ms = vec![];
+            for k in 0..n {
+                let code = &codes[(dice.next() % codes.len() as u64) as usize];
+                let filing = json!({ "procedure_code": procedure, "parcels": [code], "channel": "online",
+                    "centre_id": centre, "proposed_use": "residential_multifamily", "proposed_height_m": 12.0,
+                    "applicant": { "name": format!("Bench applicant {k}"), "email": "bench@example.org" } });
+                let request = Request::builder()
+                    .method("POST")
+                    .uri("/dossiers")
+                    .header("content-type", "application/json")
+                    .body(Body::from(filing.to_string()))?;
+                let t = Instant::now();
+                let response = router.clone().oneshot(request).await?;
+                let status = response.status();
+                let body = response.into_body().collect().await?.to_bytes();
+                ms.push(t.elapsed().as_secs_f64() * 1e3);
+                anyhow::ensure!(
+                    status.is_success(),
+                    "intake {k} on {code}: {status} {}",
+                    String::from_utf8_lossy(&body)
+                );
+            }
+            ms.sort_by(f64::total_cmp);
+            let pick = |q: f64| ms[((q * ms.len() as f64).ceil() as usize).clamp(1, ms.len()) - 1];
+            println!(
+                "{name}: {n} intakes with their parcel check among {} dossiers: mean {:.1} ms, median {:.1} ms, p90 {:.1} ms, max {:.1} ms",
+                g.dossiers.len(),
+                ms.iter().sum::<f64>() / ms.len() as f64,
+                pick(0.5),
+                pick(0.9),
+                ms[ms.len() - 1]
+            );
         }
     }
     Ok(())
