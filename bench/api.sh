@@ -103,7 +103,7 @@ PYGEOAPI_CONFIG="$work/pygeoapi.yml" "$venv/bin/pygeoapi" openapi generate "$wor
     --output-file "$work/openapi.yml" >/dev/null 2>&1 ||
     PYGEOAPI_CONFIG="$work/pygeoapi.yml" "$venv/bin/pygeoapi" openapi generate "$work/pygeoapi.yml" >"$work/openapi.yml"
 (cd "$work" && PYGEOAPI_CONFIG="$work/pygeoapi.yml" PYGEOAPI_OPENAPI="$work/openapi.yml" \
-    "$venv/bin/gunicorn" -w "$(nproc)" -b "127.0.0.1:$p_port" pygeoapi.flask_app:APP >"$work/pygeoapi.log" 2>&1) &
+    exec "$venv/bin/gunicorn" -w "$(nproc)" -b "127.0.0.1:$p_port" pygeoapi.flask_app:APP >"$work/pygeoapi.log" 2>&1) &
 pids+=($!)
 wait_for "http://127.0.0.1:$u_port/health"
 wait_for "http://127.0.0.1:$p_port/collections/parcels/items?limit=1"
