@@ -79,13 +79,20 @@ pub struct BldsStatusChange {
     pub comments: String,
 }
 
-/// BLDS's standard status for a stage (and the decision, once decided).
+/// BLDS's standard status for a stage (and the decision, once decided). A payment before the
+/// decision is part of the review; one asked after it (the dossier has its decision) keeps the
+/// decision's status.
 pub fn status_mapped(stage: Stage, decision: Option<&str>) -> &'static str {
     match stage {
         Stage::Received => "Application Accepted",
+        Stage::PaymentRequested | Stage::PaymentReceived if decision.is_none() => "In Review",
         Stage::InReview | Stage::SupplementRequested | Stage::SupplementReceived => "In Review",
-        Stage::Decided | Stage::Delivered if decision == Some("rejected") => "Permit Cancelled",
-        Stage::Decided | Stage::Delivered => "Permit Issued",
+        Stage::Decided | Stage::Delivered | Stage::PaymentRequested | Stage::PaymentReceived
+            if decision == Some("rejected") =>
+        {
+            "Permit Cancelled"
+        }
+        Stage::Decided | Stage::Delivered | Stage::PaymentRequested | Stage::PaymentReceived => "Permit Issued",
         Stage::Withdrawn => "Permit Cancelled",
     }
 }
@@ -152,7 +159,9 @@ pub fn record(dossier: &Dossier, ctx: &RecordContext<'_>) -> BldsRecord {
         issued_date: if approved { decided_at.as_deref().and_then(|t| date_of(ctx, t)) } else { None },
         completed_date: completed_at.as_deref().and_then(|t| date_of(ctx, t)),
         status_current: match (stage, decision) {
-            (Some(Stage::Decided | Stage::Delivered), Some(d)) => format!("{} ({d})", dossier.stage),
+            (Some(Stage::Decided | Stage::Delivered | Stage::PaymentRequested | Stage::PaymentReceived), Some(d)) => {
+                format!("{} ({d})", dossier.stage)
+            }
             _ => dossier.stage.clone(),
         },
         original_address1: dossier.address.clone().unwrap_or_default(),
@@ -184,13 +193,16 @@ pub fn record(dossier: &Dossier, ctx: &RecordContext<'_>) -> BldsRecord {
 }
 
 /// The dossier's changes of stage, oldest first. (A dossier is decided once, so the decision
-/// that maps the `decided` stage is the dossier's own.)
+/// that maps the `decided` stage, and the payment stages after it, is the dossier's own; the
+/// stages before it are mapped without.)
 pub fn status_changes(dossier: &Dossier, ctx: &RecordContext<'_>) -> Vec<BldsStatusChange> {
-    let decision = dossier.decision.as_deref();
     let mut out = vec![];
     let mut previous: Option<Stage> = None;
+    let mut decided = false;
     for e in ctx.events {
         let Some(stage) = e.stage.as_deref().and_then(|s| s.parse::<Stage>().ok()) else { continue };
+        decided |= previous == Some(Stage::Decided);
+        let decision = if decided { dossier.decision.as_deref() } else { None };
         match previous {
             Some(from) if from != stage => out.push(BldsStatusChange {
                 permit_num: dossier.tracking_code.clone(),
@@ -305,6 +317,10 @@ mod tests {
         assert_eq!(status_mapped(Stage::Decided, Some("rejected")), "Permit Cancelled");
         assert_eq!(status_mapped(Stage::Withdrawn, None), "Permit Cancelled");
         assert_eq!(status_mapped(Stage::SupplementRequested, None), "In Review");
+        assert_eq!(status_mapped(Stage::PaymentRequested, None), "In Review");
+        assert_eq!(status_mapped(Stage::PaymentReceived, None), "In Review");
+        assert_eq!(status_mapped(Stage::PaymentRequested, Some("approved")), "Permit Issued");
+        assert_eq!(status_mapped(Stage::PaymentReceived, Some("rejected")), "Permit Cancelled");
         assert_eq!(status_mapped(Stage::Received, None), "Application Accepted");
         let place = Jurisdiction::default();
         let calendar = WorkingCalendar::weekdays("test");
@@ -325,5 +341,47 @@ mod tests {
         assert_eq!(r.completed_date.as_deref(), Some("2026-10-03"));
         assert_eq!(r.issued_date, None);
         assert_eq!(r.permit_type_mapped, "Other");
+    }
+
+    #[test]
+    fn payments_before_the_decision_are_in_review_and_after_it_keep_the_decision() {
+        let events = vec![
+            event(1, "2026-10-01T14:00:00Z", "received", ""),
+            event(2, "2026-10-02T14:00:00Z", "in_review", ""),
+            event(3, "2026-10-05T14:00:00Z", "payment_requested", "fee due: 120"),
+            event(4, "2026-10-07T14:00:00Z", "payment_received", "payment reference: T-1"),
+            event(5, "2026-10-20T15:00:00Z", "decided", "approved"),
+            event(6, "2026-10-21T15:00:00Z", "payment_requested", "fee due: 40"),
+        ];
+        let place = Jurisdiction::default();
+        let calendar = WorkingCalendar::weekdays("test");
+        let ctx = RecordContext {
+            jurisdiction: &place,
+            procedure: None,
+            events: &events,
+            clock: None,
+            point: None,
+            link: "",
+            calendar: &calendar,
+        };
+        let d = dossier("payment_requested", Some("approved"));
+        let r = record(&d, &ctx);
+        assert_eq!(
+            (r.status_current.as_str(), r.status_current_mapped.as_str()),
+            ("payment_requested (approved)", "Permit Issued")
+        );
+        let changes = status_changes(&d, &ctx);
+        let mapped: Vec<(&str, &str)> =
+            changes.iter().map(|c| (c.status_previous.as_str(), c.status_previous_mapped.as_str())).collect();
+        assert_eq!(
+            mapped,
+            [
+                ("received", "Application Accepted"),
+                ("in_review", "In Review"),
+                ("payment_requested", "In Review"),
+                ("payment_received", "In Review"),
+                ("decided", "Permit Issued")
+            ]
+        );
     }
 }

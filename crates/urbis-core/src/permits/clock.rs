@@ -1,7 +1,8 @@
 //! The statutory clock. A dossier counts as complete when it is received, and its processing time
-//! runs on the city's working days from then; while it waits for the applicant (a supplement was
-//! requested and has not arrived) the days are the applicant's and the clock stands still; it
-//! stops at the decision or the withdrawal. Each stage of the history is told with its working
+//! runs on the city's working days from then; while it waits for the applicant (a supplement or a
+//! payment was requested and has not arrived) the days are the applicant's and the clock stands
+//! still, and the dossier is neither at risk nor overdue; it stops at the decision or the
+//! withdrawal (a payment asked after the decision does not start it again). Each stage of the history is told with its working
 //! days and whose they were. An open dossier is on time, at risk (less than a share of its time
 //! left, 25% by default) or overdue.
 
@@ -17,15 +18,16 @@ use super::stage::Stage;
 pub enum DayOwner {
     /// The city's: they count against its processing time.
     City,
-    /// The applicant's: the dossier waited for them (a supplement); the clock stood still.
+    /// The applicant's: the dossier waited for them (a supplement, a payment); the clock stood
+    /// still.
     Applicant,
     /// After the decision or the withdrawal: the clock had stopped.
     Stopped,
 }
 
 impl DayOwner {
-    fn of(stage: Stage) -> DayOwner {
-        if !stage.is_open() {
+    fn of(stage: Stage, decided: bool) -> DayOwner {
+        if !stage.is_open_when(decided) {
             DayOwner::Stopped
         } else if stage.waits_for_applicant() {
             DayOwner::Applicant
@@ -90,7 +92,7 @@ pub struct StatutoryClock {
     pub applicant_days: i64,
     /// Processing days left (negative when overdue).
     pub days_left: i64,
-    /// Waiting for the applicant.
+    /// Waiting for the applicant (before the decision): neither at risk nor overdue meanwhile.
     pub paused: bool,
     /// Decided or withdrawn: the figures are those of that day.
     pub stopped: bool,
@@ -135,11 +137,13 @@ pub fn statutory_clock(
     // Applicant's days as (after, until] date ranges, for the due date.
     let mut paused_ranges: Vec<(NaiveDate, NaiveDate)> = vec![];
     let (mut city_days, mut applicant_days) = (0, 0);
+    let mut decided = false;
     for (i, (at, stage)) in history.iter().enumerate() {
+        decided |= *stage == Stage::Decided;
         let until = history.get(i + 1).map(|(t, _)| *t);
         let (a, b) = (calendar.local_date(*at), until.map(|t| calendar.local_date(t)).unwrap_or(today));
         let working_days = calendar.working_days_between(a, b.max(a));
-        let owner = DayOwner::of(*stage);
+        let owner = DayOwner::of(*stage, decided);
         match owner {
             DayOwner::City => city_days += working_days,
             DayOwner::Applicant => {
@@ -162,9 +166,13 @@ pub fn statutory_clock(
         }
     }
     let days_left = processing_days - city_days;
-    let status = if days_left < 0 {
+    let open = current.is_open_when(decided);
+    let paused = open && current.waits_for_applicant();
+    let status = if paused {
+        ClockStatus::OnTime
+    } else if days_left < 0 {
         ClockStatus::Overdue
-    } else if current.is_open() && (days_left as f64) < policy.at_risk_share * processing_days as f64 {
+    } else if open && (days_left as f64) < policy.at_risk_share * processing_days as f64 {
         ClockStatus::AtRisk
     } else {
         ClockStatus::OnTime
@@ -176,8 +184,8 @@ pub fn statutory_clock(
         city_days,
         applicant_days,
         days_left,
-        paused: current.waits_for_applicant(),
-        stopped: !current.is_open(),
+        paused,
+        stopped: !open,
         status,
         stages,
     })
@@ -276,9 +284,104 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn a_payment_pauses_the_clock_like_a_supplement() {
+        let cal = cambridge();
+        let received = t("2026-11-02T15:00:00Z");
+        let steps = |kind: [Stage; 2]| {
+            [
+                (received, Stage::Received),
+                (t("2026-11-03T15:00:00Z"), Stage::InReview),
+                (t("2026-11-05T15:00:00Z"), kind[0]),
+                (t("2026-11-10T15:00:00Z"), kind[1]),
+            ]
+        };
+        let supplement = steps([Stage::SupplementRequested, Stage::SupplementReceived]);
+        let payment = steps([Stage::PaymentRequested, Stage::PaymentReceived]);
+        let now = t("2026-11-12T15:00:00Z");
+        let a = statutory_clock(&cal, 10, &supplement, now, ClockPolicy::default()).unwrap();
+        let b = statutory_clock(&cal, 10, &payment, now, ClockPolicy::default()).unwrap();
+        assert_eq!((b.applicant_days, b.city_days, b.days_left, b.due), (3, 4, 6, date("2026-11-20")));
+        assert_eq!(
+            (a.applicant_days, a.city_days, a.days_left, a.due),
+            (b.applicant_days, b.city_days, b.days_left, b.due)
+        );
+        let owners: Vec<(Stage, i64, DayOwner)> = b.stages.iter().map(|s| (s.stage, s.working_days, s.owner)).collect();
+        assert_eq!(owners[2], (Stage::PaymentRequested, 3, DayOwner::Applicant));
+        assert_eq!(owners[3], (Stage::PaymentReceived, 1, DayOwner::City));
+
+        // Waiting for the payment long past the due date: paused, neither at risk nor overdue.
+        let mut late = payment[..2].to_vec();
+        late.push((t("2026-11-13T15:00:00Z"), Stage::PaymentRequested));
+        let waiting = statutory_clock(&cal, 10, &late, t("2026-12-20T15:00:00Z"), ClockPolicy::default()).unwrap();
+        assert!(waiting.paused && !waiting.stopped);
+        assert_eq!((waiting.city_days, waiting.status), (1 + 7, ClockStatus::OnTime));
+        // The answer starts the clock again: 2 days left of 10 is at risk.
+        late.push((t("2026-12-21T15:00:00Z"), Stage::PaymentReceived));
+        let back = statutory_clock(&cal, 10, &late, t("2026-12-21T16:00:00Z"), ClockPolicy::default()).unwrap();
+        assert_eq!((back.city_days, back.status, back.paused), (8, ClockStatus::AtRisk, false));
+
+        // A fee asked after the decision: the clock stays stopped, the days are no one's.
+        let after = [
+            (received, Stage::Received),
+            (t("2026-11-04T15:00:00Z"), Stage::Decided),
+            (t("2026-11-05T15:00:00Z"), Stage::PaymentRequested),
+            (t("2026-11-20T15:00:00Z"), Stage::PaymentReceived),
+        ];
+        let c = statutory_clock(&cal, 8, &after, t("2026-12-01T15:00:00Z"), ClockPolicy::default()).unwrap();
+        assert!(c.stopped && !c.paused);
+        assert_eq!((c.city_days, c.applicant_days, c.status), (2, 0, ClockStatus::OnTime));
+        assert!(c.stages[2..].iter().all(|s| s.owner == DayOwner::Stopped), "{:?}", c.stages);
+    }
+
     proptest! {
         /// However long the applicant takes, the city's days and the days left are the same as
         /// if the supplement had come back at once, and the due date moves by the paused days.
+        #[test]
+        fn pauses_of_both_kinds_never_count_against_the_city(
+            before in 0i64..12, first in 0i64..30, between in 0i64..12, second in 0i64..30, after in 0i64..12,
+            kinds in (any::<bool>(), any::<bool>()), holidays in prop::collection::vec(0i64..160, 0..12),
+            days in 1i64..30,
+        ) {
+            let base = date("2026-01-05");
+            let cal = WorkingCalendar::weekdays("p").with_holidays(holidays.iter().map(|o| base + chrono::Duration::days(*o)));
+            let at = |d: NaiveDate| d.and_hms_opt(15, 0, 0).unwrap().and_utc();
+            let pair = |payment: bool| if payment {
+                (Stage::PaymentRequested, Stage::PaymentReceived)
+            } else {
+                (Stage::SupplementRequested, Stage::SupplementReceived)
+            };
+            let ((ask1, answer1), (ask2, answer2)) = (pair(kinds.0), pair(kinds.1));
+            let asked1 = cal.add_working_days(base, before);
+            let answered1 = cal.add_working_days(asked1, first);
+            let asked2 = cal.add_working_days(answered1, between);
+            let answered2 = cal.add_working_days(asked2, second);
+            let now = cal.add_working_days(answered2, after);
+            let history = [
+                (at(base), Stage::Received),
+                (at(asked1), ask1),
+                (at(answered1), answer1),
+                (at(asked2), ask2),
+                (at(answered2), answer2),
+            ];
+            let c = statutory_clock(&cal, days, &history, at(now), ClockPolicy::default()).unwrap();
+            prop_assert_eq!(c.applicant_days, first + second);
+            prop_assert_eq!(c.city_days, before + between + after);
+            prop_assert_eq!(c.days_left, days - before - between - after);
+            prop_assert!(!c.paused && !c.stopped);
+            let unpaused = statutory_clock(&cal, days, &[(at(base), Stage::Received)], at(base), ClockPolicy::default()).unwrap();
+            let moved = cal.working_days_between(unpaused.due, c.due);
+            let expected = if before < days { first } else { 0 } + if before + between < days { second } else { 0 };
+            prop_assert_eq!(moved, expected);
+            prop_assert!(cal.is_working_day(c.due));
+
+            // While the second wait lasts, however long, the dossier is paused and never late.
+            let waiting = statutory_clock(&cal, days, &history[..4], at(now), ClockPolicy::default()).unwrap();
+            prop_assert!(waiting.paused);
+            prop_assert_eq!(waiting.status, ClockStatus::OnTime);
+            prop_assert_eq!(waiting.city_days, before + between);
+        }
+
         #[test]
         fn pauses_never_count_against_the_city(
             before in 0i64..15, pause in 0i64..40, after in 0i64..15, holidays in prop::collection::vec(0i64..120, 0..10),

@@ -592,6 +592,12 @@ mod tests {
         unknown.processing_days = None;
         let mut withdrawn = open("A", "2026-11-20T10:00:00Z", 10);
         withdrawn.history.push((t("2026-11-24T10:00:00Z"), Stage::Withdrawn));
+        // Waiting for a payment asked a day after receipt: long past its 5 days, but paused.
+        let mut paying = open("A", "2026-11-02T10:00:00Z", 5);
+        paying.history.push((t("2026-11-03T10:00:00Z"), Stage::PaymentRequested));
+        // Paid after its decision's fee was asked: closed.
+        let mut fee_after = decided("A", true, "2026-11-02T10:00:00Z", "2026-11-04T10:00:00Z", 5, None);
+        fee_after.history.push((t("2026-11-05T10:00:00Z"), Stage::PaymentRequested));
         let dossiers = vec![
             decided("A", true, "2026-11-02T10:00:00Z", "2026-11-13T10:00:00Z", 10, None),
             open("A", "2026-11-16T10:00:00Z", 10),
@@ -600,10 +606,12 @@ mod tests {
             decided("A", true, "2026-11-23T10:00:00Z", "2026-12-02T10:00:00Z", 20, None),
             unknown,
             withdrawn,
+            paying,
+            fee_after,
         ];
         let names: Vec<&str> =
             dossiers.iter().map(|d| dossier_status(d, &cal, ClockPolicy::default(), now).name()).collect();
-        assert_eq!(names, ["closed", "at_risk", "overdue", "on_time", "no_clock", "closed"]);
+        assert_eq!(names, ["closed", "at_risk", "overdue", "on_time", "no_clock", "closed", "on_time", "closed"]);
         let d = dashboard(&cal, &opts(date("2026-11-01"), date("2026-12-01"), now), &["A".into()], &dossiers).unwrap();
         let o = &d.overall;
         let count = |n: &str| names.iter().filter(|x| **x == n).count();
