@@ -7,6 +7,14 @@
 //!
 //! Reading the feed is one indexed query; concurrent requests share one read, and a read that
 //! started after a request arrived serves it (so a commit before the request is always seen).
+//! A hit does not even read it while the store's [`ChangeWatch`] says nothing was committed
+//! since the last read: on PostGIS, a `LISTEN` connection counts the feed's notifications (a
+//! hit costs no round trip; a change by another process is seen once its notification, sent at
+//! its commit, has arrived, one loopback hop; while that connection is lost, every request
+//! reads the feed as before); on the GeoPackage, `PRAGMA data_version` on a connection of the
+//! watch's own (exact: it moves with any other connection's commit). A write through this
+//! server's API reads the feed before its response ([`TileCache::catch_up`]), so the next
+//! request never depends on a notification's timing.
 //! A tile rendered while a change was being applied is served but not kept, so a render that
 //! raced an edit never stays in the cache.
 
@@ -17,6 +25,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use geo_types::Rect;
 use urbis_core::LayerId;
+use urbis_store::changes::ChangeWatch;
 use urbis_store::{Change, Store, StoreError};
 use urbis_tiles::{Definitions, TileId};
 
@@ -54,9 +63,19 @@ pub struct TileCache {
     max_staleness: Duration,
     hits: AtomicU64,
     misses: AtomicU64,
+    /// Reads of the change feed since the start.
+    feed_reads: AtomicU64,
     /// False for a cache of zero bytes: every tile is made anew and the feed is never read.
     enabled: bool,
+    /// The store's watch, taken at the first request (`None` inside: the store has none).
+    watch: std::sync::OnceLock<Option<Arc<dyn ChangeWatch>>>,
+    /// The watch's token taken before the last completed read of the feed, [`NO_TOKEN`] when
+    /// there was none: while the watch still answers it, a request needs no read.
+    read_token: AtomicU64,
 }
+
+/// No token: the next request reads the feed.
+const NO_TOKEN: u64 = u64::MAX;
 
 #[derive(Default)]
 struct Feed {
@@ -100,7 +119,10 @@ impl TileCache {
             max_staleness,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            feed_reads: AtomicU64::new(0),
             enabled: max_bytes > 0,
+            watch: std::sync::OnceLock::new(),
+            read_token: AtomicU64::new(NO_TOKEN),
         }
     }
 
@@ -121,13 +143,16 @@ impl TileCache {
             self.misses.fetch_add(1, Ordering::Relaxed);
             return Ok((Arc::new(render().await?), Lookup::Miss));
         }
-        let generation = self.catch_up(store).await?;
+        self.up_to_date(store).await?;
         let key = Arc::new(key);
         if let Some(t) = self.tiles.get(&key) {
             self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok((t, Lookup::Hit));
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
+        // Taken after the feed was read: a drop between the read and here is of changes that
+        // the render, which starts later, sees.
+        let generation = *self.generation.read().unwrap_or_else(|e| e.into_inner());
         let tile = Arc::new(render().await?);
         // Under the read lock: no drop runs between the check and the insert.
         let current = self.generation.read().unwrap_or_else(|e| e.into_inner());
@@ -137,18 +162,46 @@ impl TileCache {
         Ok((tile, Lookup::Miss))
     }
 
+    /// Before a request: the cache as of the store now. Without a read of the feed when the
+    /// store's watch says nothing was committed since the last read.
+    async fn up_to_date(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let watch = self.watch.get_or_init(|| store.change_watch());
+        if let Some(t) = watch.as_ref().and_then(|w| w.token()) {
+            if self.read_token.load(Ordering::Acquire) == t {
+                return Ok(());
+            }
+        }
+        self.read_feed(store, watch.as_deref(), false).await.map(|_| ())
+    }
+
     /// Reads the change feed (unless a read that started after this call, or within
-    /// `max_staleness`, did) and drops the tiles the changes touched. Returns the generation the
-    /// cache is at afterwards.
+    /// `max_staleness`, did) and drops the tiles the changes touched, whatever the store's
+    /// watch says: after a write through the API. Returns the generation the cache is at
+    /// afterwards.
     pub async fn catch_up(&self, store: &dyn Store) -> Result<u64, StoreError> {
         if !self.enabled {
             return Ok(0);
         }
+        let watch = self.watch.get_or_init(|| store.change_watch());
+        self.read_feed(store, watch.as_deref(), true).await
+    }
+
+    async fn read_feed(
+        &self,
+        store: &dyn Store,
+        watch: Option<&dyn ChangeWatch>,
+        force: bool,
+    ) -> Result<u64, StoreError> {
         let arrived = Instant::now();
         let mut feed = self.feed.lock().await;
-        let fresh = feed.read_at.is_some_and(|t| t >= arrived || t.elapsed() < self.max_staleness);
+        // Taken before the read: a commit after it moves the token again.
+        let token = watch.and_then(|w| w.token());
+        // Another request read the feed while this one waited for the lock.
+        let known = !force && token.is_some_and(|t| self.read_token.load(Ordering::Acquire) == t);
+        let fresh = known || feed.read_at.is_some_and(|t| t >= arrived || t.elapsed() < self.max_staleness);
         if !fresh {
             let started = Instant::now();
+            self.feed_reads.fetch_add(1, Ordering::Relaxed);
             match feed.seq {
                 // The cache is empty until the first read: start from the feed's end.
                 None => feed.seq = Some(store.last_change().await?),
@@ -168,6 +221,7 @@ impl TileCache {
                 }
             }
             feed.read_at = Some(started);
+            self.read_token.store(token.unwrap_or(NO_TOKEN), Ordering::Release);
         }
         drop(feed);
         Ok(*self.generation.read().unwrap_or_else(|e| e.into_inner()))
@@ -191,6 +245,11 @@ impl TileCache {
     /// procedure's processing time that every dossier's status depends on); returns how many.
     pub fn drop_layer(&self, layer: LayerId) -> usize {
         self.drop_tiles(|k| k.layers.contains(&layer))
+    }
+
+    /// How many times the change feed was read since the start.
+    pub fn feed_reads(&self) -> u64 {
+        self.feed_reads.load(Ordering::Relaxed)
     }
 
     /// (hits, misses) since the start.

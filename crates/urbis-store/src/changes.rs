@@ -4,6 +4,14 @@
 //! exactly the tiles a change touched. Triggers write the rows (per statement on PostGIS, from
 //! the migration `20261123150000_changes.sql`; per row on the GeoPackage, created here), so a
 //! write path added later is covered without knowing about the feed.
+//!
+//! Reading the feed is a query; a [`ChangeWatch`] says without one whether the feed may have
+//! grown since the last look, so that a cache hit costs no round trip while nothing changes:
+//! on PostGIS a `LISTEN urbis_changes` connection (the trigger sends `pg_notify` at commit), on
+//! the GeoPackage `PRAGMA data_version` on a connection of its own (it moves whenever another
+//! connection, in this process or another, commits to the file).
+
+use std::sync::Arc;
 
 use geo::BoundingRect;
 use geo_types::{Coord, Rect};
@@ -19,6 +27,15 @@ pub struct Change {
     pub seq: i64,
     pub layer: LayerId,
     pub bbox: Rect,
+}
+
+/// Tells, without reading the feed, whether the feed may have grown.
+pub trait ChangeWatch: Send + Sync {
+    /// A value that moves whenever a change may have been committed since an earlier call, or
+    /// `None` when the watch cannot tell at the moment (then the caller reads the feed). A
+    /// caller takes the token *before* it reads the feed; while later calls return the same
+    /// token, the feed holds nothing more than that read found.
+    fn token(&self) -> Option<u64>;
 }
 
 /// The table, on both stores.
@@ -169,11 +186,43 @@ pub(crate) mod gpkg {
             .await?
             .unwrap_or(0))
     }
+
+    /// `PRAGMA data_version` of a read-only connection that never writes: SQLite changes it
+    /// whenever another connection (the store's writers, `urbis import`, QGIS) commits to the
+    /// file. One shared lock and a look at the file's change counter, no query of a table.
+    pub struct Watch {
+        conn: std::sync::Mutex<rusqlite::Connection>,
+    }
+
+    impl ChangeWatch for Watch {
+        fn token(&self) -> Option<u64> {
+            let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+            // Busy (a writer is committing) or any other error: the caller reads the feed.
+            conn.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0)).ok().map(|v| v as u64)
+        }
+    }
+
+    /// A watch of the file at `path`, or `None` if it cannot be opened (the feed is read then).
+    pub fn watch(path: &std::path::Path) -> Option<Arc<dyn ChangeWatch>> {
+        use rusqlite::OpenFlags;
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| tracing::warn!(path = %path.display(), error = %e, "no change watch on the GeoPackage"))
+        .ok()?;
+        // Never wait inside SQLite: a file being committed to answers `None` (read the feed).
+        conn.busy_timeout(std::time::Duration::ZERO).ok()?;
+        Some(Arc::new(Watch { conn: std::sync::Mutex::new(conn) }))
+    }
 }
 
 /// The PostGIS side: the table and triggers come from the migration; [`postgis::track`] puts the
 /// triggers on every layer table (also those of later migrations).
 pub(crate) mod postgis {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use sqlx::postgres::PgPoolOptions;
     use sqlx::PgPool;
 
     use super::*;
@@ -206,5 +255,152 @@ pub(crate) mod postgis {
             .fetch_one(pool)
             .await?
             .unwrap_or(0))
+    }
+
+    /// The channel the trigger notifies (migration `20261123210000_changes_notify.sql`).
+    pub const CHANNEL: &str = "urbis_changes";
+    /// Set in the state while the listener is not listening: the token is `None` then.
+    const DOWN: u64 = 1 << 63;
+    /// How long the listener waits before it connects again after losing its connection.
+    const RECONNECT_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
+
+    /// Connections taken from the store pools of this process ([`counted`]), new or idle.
+    static USES: AtomicU64 = AtomicU64::new(0);
+
+    /// The store's pool options, counting every connection taken from the pool in [`USES`].
+    /// Every write of the store runs on a connection of that pool (tile reads and the feed
+    /// have [`reads_pool`]).
+    pub(crate) fn counted(options: PgPoolOptions) -> PgPoolOptions {
+        options
+            .after_connect(|_, _| {
+                USES.fetch_add(1, Ordering::SeqCst);
+                Box::pin(async { Ok(()) })
+            })
+            .before_acquire(|_, _| {
+                USES.fetch_add(1, Ordering::SeqCst);
+                Box::pin(async { Ok(true) })
+            })
+    }
+
+    /// The pool of tile reads and of the change feed: the options of the store's pool, not
+    /// counted, as many connections (opened when first needed).
+    pub(crate) fn reads_pool(store: &PgPool) -> PgPool {
+        PgPoolOptions::new()
+            .max_connections(store.options().get_max_connections())
+            .connect_lazy_with((*store.connect_options()).clone())
+    }
+
+    /// Two sources of news: writes by this process, and writes by any other.
+    ///
+    /// - This process writes through the store's pool only: while a connection of it is out
+    ///   the token is `None`, and taking one moves [`USES`]. A write that ended before a request
+    ///   arrived either still holds its connection (sqlx gives it back in a task of its own) or
+    ///   took it after the last read's token: exact, whatever the timing.
+    /// - Other processes (`urbis import`, another server, psql): a connection of its own
+    ///   `LISTEN`s on [`CHANNEL`] and counts notifications (and reconnections), with [`DOWN`] set
+    ///   while it is not listening. PostgreSQL queues the notification before the commit
+    ///   completes and signals the listener before the writer hears that its commit is done; it
+    ///   reaches this process one loopback hop later (well under a millisecond), which bounds
+    ///   how long such a change can go unseen. While the connection is lost (and until it
+    ///   listens again) the token is `None`, so every request reads the feed; once it listens
+    ///   again the count moves, so the next request reads the feed once for what it missed.
+    pub struct Watch {
+        state: AtomicU64,
+        store: PgPool,
+        task: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
+    }
+
+    impl ChangeWatch for Watch {
+        fn token(&self) -> Option<u64> {
+            let s = self.state.load(Ordering::SeqCst);
+            if s & DOWN != 0 {
+                return None;
+            }
+            let uses = USES.load(Ordering::SeqCst);
+            // A connection out (a write may be under way, or done and not yet given back).
+            if self.store.size() as usize != self.store.num_idle() {
+                return None;
+            }
+            if USES.load(Ordering::SeqCst) != uses {
+                return None;
+            }
+            // Both only grow: the sum moves when either does.
+            Some(s.wrapping_add(uses) & !DOWN)
+        }
+    }
+
+    impl Drop for Watch {
+        fn drop(&mut self) {
+            if let Some(task) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                task.abort();
+            }
+        }
+    }
+
+    /// Starts the listener on the tokio runtime of the caller (`None` outside one). It connects
+    /// with `pool`'s options on a pool of one connection of its own (the store's pool keeps all
+    /// of its connections). Until it listens, the token is `None`.
+    pub fn watch(pool: &PgPool) -> Option<Arc<dyn ChangeWatch>> {
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let options = (*pool.connect_options()).clone();
+        let own =
+            PgPoolOptions::new().max_connections(1).max_lifetime(None).idle_timeout(None).connect_lazy_with(options);
+        let watch =
+            Arc::new(Watch { state: AtomicU64::new(DOWN), store: pool.clone(), task: std::sync::Mutex::new(None) });
+        let weak = Arc::downgrade(&watch);
+        let task = runtime.spawn(listen(own, weak));
+        *watch.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task.abort_handle());
+        Some(watch)
+    }
+
+    /// Marks the watch down and bumps its count; false when the watch is gone.
+    fn set(watch: &std::sync::Weak<Watch>, down: bool) -> bool {
+        let Some(w) = watch.upgrade() else { return false };
+        let s = w.state.load(Ordering::Acquire);
+        let next = ((s & !DOWN) + 1) & !DOWN;
+        w.state.store(if down { next | DOWN } else { next }, Ordering::Release);
+        true
+    }
+
+    async fn listen(pool: PgPool, watch: std::sync::Weak<Watch>) {
+        loop {
+            let listener = async {
+                let mut l = sqlx::postgres::PgListener::connect_with(&pool).await?;
+                l.ignore_pool_close_event(true);
+                l.eager_reconnect(false);
+                l.listen(CHANNEL).await?;
+                Ok::<_, sqlx::Error>(l)
+            }
+            .await;
+            let mut listener = match listener {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "change feed: cannot LISTEN; the feed is read on every tile request");
+                    tokio::time::sleep(RECONNECT_AFTER).await;
+                    continue;
+                }
+            };
+            // Listening: whatever was committed before now is in the feed, after now notifies.
+            if !set(&watch, false) {
+                return;
+            }
+            tracing::debug!("change feed: listening for {CHANNEL}");
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(_)) => {
+                        if !set(&watch, false) {
+                            return;
+                        }
+                    }
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            tracing::warn!("change feed: the LISTEN connection was lost; the feed is read on every tile request");
+            if !set(&watch, true) {
+                return;
+            }
+            drop(listener);
+            tokio::time::sleep(RECONNECT_AFTER).await;
+        }
     }
 }

@@ -213,6 +213,12 @@ pub trait Store: Send + Sync {
         Err(StoreError::Unsupported { store: "this", operation: "a change feed" })
     }
 
+    /// A new watch that tells without a query whether the change feed may have grown
+    /// ([`changes::ChangeWatch`]); `None` when this store has none (read the feed each time).
+    fn change_watch(&self) -> Option<std::sync::Arc<dyn changes::ChangeWatch>> {
+        None
+    }
+
     /// Adds a staff account ([`users`]); [`StoreError::DuplicateUser`] if the name is taken.
     async fn add_user(&self, _user: &User) -> Result<()> {
         Err(StoreError::Unsupported { store: "this", operation: "users" })

@@ -38,6 +38,9 @@ type PgQuery<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
 
 pub struct PostgisStore {
     pool: PgPool,
+    /// Tile reads and the change feed: a pool of their own, so that `pool`'s use tells of this
+    /// process's writes (see `changes::postgis::Watch`).
+    reads: PgPool,
     location: String,
 }
 
@@ -46,7 +49,8 @@ impl PostgisStore {
     /// tables is refused with [`StoreError::NotUrbis`], never altered: `urbis migrate` does that.
     pub async fn connect(url: &str) -> Result<Self> {
         let (pool, location) = pool(url, 10).await?;
-        let store = PostgisStore { pool, location };
+        let reads = crate::changes::postgis::reads_pool(&pool);
+        let store = PostgisStore { pool, reads, location };
         store.check_schema().await?;
         Ok(store)
     }
@@ -92,7 +96,10 @@ async fn pool(url: &str, connections: u32) -> Result<(PgPool, String)> {
     let location = location_of(url);
     let open_error = |e: sqlx::Error| StoreError::Open { location: location.clone(), reason: e.to_string() };
     let options = PgConnectOptions::from_str(url).map_err(open_error)?;
-    let pool = PgPoolOptions::new().max_connections(connections).connect_with(options).await.map_err(open_error)?;
+    let pool = crate::changes::postgis::counted(PgPoolOptions::new().max_connections(connections))
+        .connect_with(options)
+        .await
+        .map_err(open_error)?;
     Ok((pool, location))
 }
 
@@ -707,7 +714,7 @@ impl Store for PostgisStore {
     }
 
     async fn tile_features(&self, layer: LayerId, bbox: Rect, fields: &[&str]) -> Result<Vec<Feature>> {
-        tiles::tile_features(&self.pool, layer, bbox, fields).await
+        tiles::tile_features(&self.reads, layer, bbox, fields).await
     }
 
     async fn extent(&self, layer: LayerId) -> Result<Option<Rect>> {
@@ -726,11 +733,15 @@ impl Store for PostgisStore {
     }
 
     async fn changes_since(&self, after: i64, limit: u64) -> Result<Vec<crate::Change>> {
-        crate::changes::postgis::since(&self.pool, after, limit).await
+        crate::changes::postgis::since(&self.reads, after, limit).await
     }
 
     async fn last_change(&self) -> Result<i64> {
-        crate::changes::postgis::last(&self.pool).await
+        crate::changes::postgis::last(&self.reads).await
+    }
+
+    fn change_watch(&self) -> Option<std::sync::Arc<dyn crate::changes::ChangeWatch>> {
+        crate::changes::postgis::watch(&self.pool)
     }
 }
 

@@ -792,4 +792,8 @@ impl Store for GpkgStore {
     async fn last_change(&self) -> Result<i64> {
         crate::changes::gpkg::last(&self.pool).await
     }
+
+    fn change_watch(&self) -> Option<std::sync::Arc<dyn crate::changes::ChangeWatch>> {
+        crate::changes::gpkg::watch(&self.path)
+    }
 }
