@@ -336,7 +336,7 @@ pub static PERMITS: LayerSchema = LayerSchema {
         req(
             "stage",
             Text,
-            "received, in_review, supplement_requested, supplement_received, decided, delivered, withdrawn",
+            "received, in_review, supplement_requested, supplement_received, payment_requested, payment_received, decided, delivered, withdrawn",
         ),
         req("received_at", DateTime, "when it was received"),
         f("due_at", DateTime, "statutory due date"),

@@ -10,18 +10,25 @@
 //!   (`Authorization: Basic base64(CODE:SECRET)`), or logs in with them as user and password.
 //!
 //! What each role may do is the policy table's business (`policy.rs`); this module only says who.
+//!
+//! Logins are limited ([`LoginLimiter`]): after [`LOGIN_FAILURES`] failures within
+//! [`LOGIN_WINDOW`] for one user name, or from one client address, `POST /auth/login` answers 429
+//! with `Retry-After` until the oldest of them is a window old. The count is kept in memory, per
+//! server process (servers behind one balancer each keep their own; a restart forgets).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
@@ -212,6 +219,91 @@ struct Claims {
     exp: i64,
 }
 
+/// Failed logins allowed per user name and per client address within [`LOGIN_WINDOW`].
+pub const LOGIN_FAILURES: usize = 5;
+/// The window failed logins are counted in.
+pub const LOGIN_WINDOW: Duration = Duration::from_secs(60);
+/// Most user names and addresses remembered; past this, those whose failures are all a window
+/// old are forgotten, and if that is not enough, every one (a flood of names must not fill memory).
+const MAX_LOGIN_KEYS: usize = 50_000;
+
+/// What is counted: a user name, or a client address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum LoginKey {
+    User(String),
+    Address(IpAddr),
+}
+
+/// Failed logins per user name and per client address, in memory (per server process). An
+/// attempt counts as a failure from its start, so that concurrent guesses cannot slip past the
+/// limit while their passwords are being checked; a success takes it back.
+#[derive(Debug, Default)]
+pub struct LoginLimiter {
+    failures: Mutex<HashMap<LoginKey, VecDeque<Instant>>>,
+}
+
+/// An attempt the limiter let through, to be settled as a success or left as a failure.
+pub struct LoginAttempt {
+    keys: Vec<LoginKey>,
+}
+
+impl LoginLimiter {
+    /// Starts an attempt by `user` from `address`: `Err(wait)` when either has had
+    /// [`LOGIN_FAILURES`] failures within the window (`wait`: until the oldest leaves it).
+    pub fn begin(&self, user: &str, address: Option<IpAddr>, now: Instant) -> Result<LoginAttempt, Duration> {
+        let user: String = user.trim().chars().take(128).collect();
+        let mut keys = vec![LoginKey::User(user)];
+        keys.extend(address.map(LoginKey::Address));
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let mut wait = Duration::ZERO;
+        for key in &keys {
+            if let Some(times) = map.get_mut(key) {
+                while times.front().is_some_and(|t| now.duration_since(*t) >= LOGIN_WINDOW) {
+                    times.pop_front();
+                }
+                if times.len() >= LOGIN_FAILURES {
+                    let oldest = times[times.len() - LOGIN_FAILURES];
+                    wait = wait.max(LOGIN_WINDOW.saturating_sub(now.duration_since(oldest)));
+                }
+            }
+        }
+        if !wait.is_zero() {
+            return Err(wait);
+        }
+        if map.len() + keys.len() > MAX_LOGIN_KEYS {
+            map.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) < LOGIN_WINDOW));
+            if map.len() + keys.len() > MAX_LOGIN_KEYS {
+                map.clear();
+            }
+        }
+        for key in &keys {
+            map.entry(key.clone()).or_default().push_back(now);
+        }
+        Ok(LoginAttempt { keys })
+    }
+
+    /// The attempt succeeded: the user name's failures are forgotten, and the attempt is taken
+    /// back from the address's count.
+    pub fn succeeded(&self, attempt: LoginAttempt) {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        for key in attempt.keys {
+            match key {
+                LoginKey::User(_) => {
+                    map.remove(&key);
+                }
+                LoginKey::Address(_) => {
+                    if let Some(times) = map.get_mut(&key) {
+                        times.pop_back();
+                        if times.is_empty() {
+                            map.remove(&key);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// How a server knows its callers: the configured tokens and the key that signs sessions.
 #[derive(Clone)]
 pub struct Auth {
@@ -219,6 +311,8 @@ pub struct Auth {
     secret: Arc<Vec<u8>>,
     /// Whether the secret was made up at start (sessions then die with the process).
     generated_secret: bool,
+    /// Failed logins, shared by the clones of this server's `Auth`.
+    logins: Arc<LoginLimiter>,
 }
 
 impl fmt::Debug for Auth {
@@ -239,7 +333,7 @@ impl Auth {
     pub fn none() -> Auth {
         let mut secret = vec![0u8; 32];
         rand::rng().fill_bytes(&mut secret);
-        Auth { tokens: vec![], secret: Arc::new(secret), generated_secret: true }
+        Auth { tokens: vec![], secret: Arc::new(secret), generated_secret: true, logins: Arc::default() }
     }
 
     /// Tokens written `ROLE:TOKEN`, as the configuration holds them (the first is number 1 in
@@ -558,11 +652,46 @@ struct LoginBody {
     password: String,
 }
 
-async fn login(State(state): State<AppState>, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
+/// The client's address, when the server was started with it (`axum::serve` with
+/// `into_make_service_with_connect_info`); routers driven without a socket have none.
+pub struct ClientAddress(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddress(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
+    }
+}
+
+/// 429 with `Retry-After` (whole seconds, at least 1).
+fn too_many_logins(wait: Duration) -> Response {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let seconds = seconds.max(1);
+    let body = json!({ "code": "too_many_requests", "message": format!(
+        "too many failed logins for this user name or from this address: at most {LOGIN_FAILURES} a minute; \
+         try again in {seconds} s") });
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
     let body: LoginBody = serde_json::from_slice(&body).map_err(|e| ApiError::BadParameter {
         parameter: "body",
         message: format!("expected {{\"user\": \"…\", \"password\": \"…\"}}: {e}"),
     })?;
+    let attempt = match state.auth.logins.begin(&body.user, address, Instant::now()) {
+        Ok(a) => a,
+        Err(wait) => {
+            tracing::warn!(address = ?address, "a login was refused: too many failures");
+            return Ok(too_many_logins(wait));
+        }
+    };
     let account =
         if urbis_store::users::valid_name(&body.user) { state.store.get_user(&body.user).await? } else { None };
     let principal = match account {
@@ -586,6 +715,7 @@ async fn login(State(state): State<AppState>, body: axum::body::Bytes) -> Result
         tracing::info!("a login was refused");
         return Err(ApiError::Unauthorized(BAD_LOGIN.into()));
     };
+    state.auth.logins.succeeded(attempt);
     let (token, expires) = state.auth.issue_session(&principal, SESSION_TTL)?;
     tracing::info!(user = principal.user.as_deref().unwrap_or(""), role = %principal.role, "logged in");
     let mut answer = json!({
@@ -598,7 +728,7 @@ async fn login(State(state): State<AppState>, body: axum::body::Bytes) -> Result
     if let Some(d) = &principal.dossier {
         answer["dossier"] = json!(d);
     }
-    Ok(Json(answer))
+    Ok(Json(answer).into_response())
 }
 
 async fn me(who: Principal) -> Json<Value> {
@@ -650,7 +780,10 @@ pub fn openapi_paths() -> Value {
                 "type": "object", "properties": { "token": { "type": "string" }, "role": { "type": "string" },
                 "user": { "type": "string" }, "centres": { "type": "array", "items": { "type": "string" } },
                 "expires_at": { "type": "string", "format": "date-time" } } } } } },
-                "400": error, "401": error } } },
+                "400": error, "401": error,
+                "429": { "description": "too many failed logins for this user name or from this address (5 a minute, per server process); `Retry-After` says when to try again",
+                    "headers": { "Retry-After": { "schema": { "type": "integer" }, "description": "seconds" } },
+                    "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } } } } },
         "/auth/me": { "get": {
             "summary": "who the credentials sent are: role, user, centres", "operationId": "auth_me",
             "security": [{ "bearerAuth": [] }, { "applicantBasic": [] }],
@@ -787,5 +920,38 @@ mod tests {
         assert!(err.contains("expired"), "{err}");
 
         assert_eq!(Auth::none().with_jwt_secret("short").unwrap_err(), AuthConfigError::ShortJwtSecret);
+    }
+
+    #[test]
+    fn failed_logins_are_limited_per_user_and_per_address() {
+        let limiter = LoginLimiter::default();
+        let t0 = Instant::now();
+        let home: IpAddr = "192.0.2.1".parse().unwrap();
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        for i in 0..LOGIN_FAILURES as u64 {
+            assert!(limiter.begin("a.moreau", Some(home), t0 + Duration::from_secs(i)).is_ok(), "{i}");
+        }
+        // The sixth within the minute: refused until the first is a minute old.
+        let wait = limiter.begin("a.moreau", Some(other), t0 + Duration::from_secs(10)).err().unwrap();
+        assert_eq!(wait, Duration::from_secs(50));
+        // Another name from the same address: refused too; from elsewhere, let through.
+        assert!(limiter.begin("b.lee", Some(home), t0 + Duration::from_secs(10)).is_err());
+        assert!(limiter.begin("b.lee", Some(other), t0 + Duration::from_secs(10)).is_ok());
+        assert!(limiter.begin("b.lee", None, t0 + Duration::from_secs(10)).is_ok());
+        // A minute after the first failure, one more try.
+        assert!(limiter.begin("a.moreau", Some(other), t0 + Duration::from_secs(60)).is_ok());
+        assert!(limiter.begin("a.moreau", Some(other), t0 + Duration::from_secs(60)).is_err());
+
+        // A success forgets the name's failures and takes its own attempt back.
+        let fresh = LoginLimiter::default();
+        for _ in 0..LOGIN_FAILURES - 1 {
+            fresh.begin("c", Some(home), t0).unwrap();
+        }
+        let ok = fresh.begin("c", Some(home), t0).unwrap();
+        fresh.succeeded(ok);
+        assert!(fresh.begin("c", None, t0).is_ok());
+        // The address kept its four failures, not the success: one more try, then refused.
+        assert!(fresh.begin("d", Some(home), t0).is_ok());
+        assert!(fresh.begin("e", Some(home), t0).is_err());
     }
 }

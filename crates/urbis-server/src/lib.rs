@@ -108,7 +108,9 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(store)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(store).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// [`serve`] with the tokens that may write.
@@ -118,7 +120,9 @@ pub async fn serve_with_auth(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router_with_auth(store, auth)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router_with_auth(store, auth).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// [`serve_with_auth`] with the map's pages and fonts from `web`.
@@ -129,7 +133,12 @@ pub async fn serve_with_web(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router_with_web(store, auth, web)).with_graceful_shutdown(shutdown).await
+    axum::serve(
+        listener,
+        router_with_web(store, auth, web).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {

@@ -599,8 +599,9 @@ async fn context(state: &AppState) -> Result<Context> {
     Ok(Context { config: PermitsConfig::default(), procedures, centres, now: Utc::now() })
 }
 
+/// Open: not decided, delivered or withdrawn, nor paying a fee after its decision.
 fn is_open(f: &Feature) -> bool {
-    f.text("stage").and_then(|s| s.parse::<Stage>().ok()).is_none_or(Stage::is_open)
+    f.text("stage").and_then(|s| s.parse::<Stage>().ok()).is_none_or(Stage::is_open) && f.text("decision").is_none()
 }
 
 /// One dossier as an Open311 service request (no personal data: the fields of `/track`).
@@ -624,11 +625,15 @@ fn request_json(c: &Context, f: &Feature, events: &[(Option<String>, PermitEvent
     if let Some(k) = &clock {
         if k.stopped {
             notes.push(if k.status.name() == "overdue" { "decided late".into() } else { "decided in time".into() });
-        } else if k.paused {
-            notes.push("waiting for the applicant (clock stopped)".into());
-        } else {
+        } else if !k.paused {
             notes.push(format!("{}, {} working day(s) left", k.status.name().replace('_', " "), k.days_left));
         }
+    }
+    // Waiting for the applicant: the clock stands still before the decision (stopped after it).
+    match stage {
+        "supplement_requested" => notes.push("waiting for the applicant's documents (clock stopped)".into()),
+        "payment_requested" => notes.push("waiting for the applicant's payment (clock stopped)".into()),
+        _ => {}
     }
     let (lat, long) = match f.geometry.as_ref().and_then(|g| g.centroid()) {
         Some(p) => (json!(p.y()), json!(p.x())),

@@ -90,6 +90,8 @@ pub fn routes_with(config: PermitsConfig) -> Router<AppState> {
         .route("/track/{code}", get(track))
         .route("/track/{code}/verify", get(track_verify))
         .route("/track/{code}/rating", axum::routing::post(rate))
+        .route("/track/{code}/supplement", axum::routing::post(applicant_supplement))
+        .route("/track/{code}/payment", axum::routing::post(applicant_payment))
         .layer(Extension(Arc::new(config)))
 }
 
@@ -784,7 +786,8 @@ async fn get_dossier(
             "decision": d.decision },
         "site": f.geometry.as_ref().map(|g| json!(geojson::Geometry::from(g))),
         "procedure": procedure,
-        "allowed_transitions": stage.map(|s| s.allowed_next().to_vec()).unwrap_or_default(),
+        "allowed_transitions": stage.map(|s| s.allowed_next_when(was_decided(&events)).to_vec()).unwrap_or_default(),
+        "payment_due": f.extra.get("payment_due"),
         "clock": clock.as_ref().map(|c| clock_json(&config, c)),
         "stages": clock.as_ref().map(|c| json!(c.stages)),
         "history": events.iter().map(|(_, e)| json!({ "seq": e.seq, "at": e.at, "kind": e.kind, "stage": e.stage,
@@ -804,6 +807,24 @@ struct TransitionBody {
     note: Option<String>,
     /// Who acts, as the reviewer names themself (recorded with the token's role).
     actor: Option<String>,
+    /// With `payment_requested`: the amount due (the procedure's fee by default).
+    amount: Option<f64>,
+}
+
+/// The largest amount a payment request may ask.
+const MAX_AMOUNT: f64 = 1e9;
+
+/// Whether a dossier's history holds its decision (a payment asked after it leads to the
+/// delivery).
+fn was_decided(events: &[(Option<String>, PermitEvent)]) -> bool {
+    stage_history(events).iter().any(|(_, s)| *s == Stage::Decided)
+}
+
+fn check_note(note: Option<&str>) -> Result<(), PermitError> {
+    if note.is_some_and(|n| n.chars().count() > 4000) {
+        return Err(bad("note", "at most 4,000 characters"));
+    }
+    Ok(())
 }
 
 async fn transition(
@@ -821,23 +842,30 @@ async fn transition(
         None => None,
         Some(d) => Some(d.parse::<Decision>().map_err(|e| bad("decision", e.to_string()))?),
     };
-    if body.note.as_deref().is_some_and(|n| n.chars().count() > 4000) {
-        return Err(bad("note", "at most 4,000 characters"));
+    check_note(body.note.as_deref())?;
+    if let Some(a) = body.amount {
+        if to != Stage::PaymentRequested {
+            return Err(bad(
+                "amount",
+                format!("an amount is given only with a move to `payment_requested`, not to `{to}`"),
+            ));
+        }
+        if !(a.is_finite() && a > 0.0 && a <= MAX_AMOUNT) {
+            return Err(bad("amount", format!("`{a}` is not an amount: a number above 0 and at most {MAX_AMOUNT}")));
+        }
     }
     // The history's end first, then the dossier: a step written in between makes ours conflict.
     let f0 = find_dossier(&state, &id).await?;
     crate::policy::dossier_access(&who, &Method::POST, "/dossiers/{id}/transitions", &f0)?;
     let events = events_of(&state, &f0.id).await?;
-    let mut f = state
+    let f = state
         .store
         .get(LayerId::Permits, &f0.id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no dossier has the id `{id}`")))?;
-    let current_name = f.text("stage").unwrap_or_default().to_string();
-    let current: Stage = current_name
-        .parse()
-        .map_err(|_| ApiError::Internal(format!("dossier `{id}` is in an unknown stage `{current_name}`")))?;
-    if let Err(e) = current.check_move(to, decision) {
+    let current = current_stage(&f)?;
+    let decided = was_decided(&events);
+    if let Err(e) = current.check_move_when(decided, to, decision) {
         let message = e.to_string();
         return Err(match e {
             urbis_core::permits::TransitionError::Illegal { from, allowed, .. } => {
@@ -846,32 +874,83 @@ async fn transition(
             _ => bad("decision", message),
         });
     }
+    let actor = match body.actor.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        Some(a) => format!("{role}:{a}"),
+        None => who.actor(),
+    };
+    let step = Step { to, decision, actor, note: body.note, amount: body.amount, reference: None };
+    Ok(Json(apply_step(&state, &config, f, &events, step).await?))
+}
+
+fn current_stage(f: &Feature) -> Result<Stage, PermitError> {
+    let name = f.text("stage").unwrap_or_default();
+    name.parse().map_err(|_| {
+        PermitError::Api(ApiError::Internal(format!("dossier `{}` is in an unknown stage `{name}`", f.id)))
+    })
+}
+
+/// One move of a dossier, checked by the caller.
+struct Step {
+    to: Stage,
+    decision: Option<Decision>,
+    actor: String,
+    note: Option<String>,
+    /// A payment request's amount (else the procedure's fee).
+    amount: Option<f64>,
+    /// A payment's reference, as the applicant gives it.
+    reference: Option<String>,
+}
+
+/// Writes a checked move: the dossier's new stage, decision, due date and payment, with its
+/// event sealed onto the history, in one transaction.
+async fn apply_step(
+    state: &AppState,
+    config: &PermitsConfig,
+    mut f: Feature,
+    events: &[(Option<String>, PermitEvent)],
+    step: Step,
+) -> Result<Value, PermitError> {
+    let Step { to, decision, actor, note, amount, reference } = step;
     let now = Utc::now();
-    let head = head_of(&events);
+    let head = head_of(events);
     let seq = head.as_ref().map(|h| h.seq).unwrap_or(0) + 1;
     f.attributes.insert("stage".into(), json!(to.name()));
     if let Some(d) = decision {
         f.attributes.insert("decision".into(), json!(d.name()));
         f.attributes.insert("decided_at".into(), json!(rfc3339(now)));
     }
-    let mut history = stage_history(&events);
+    let mut history = stage_history(events);
     history.push((now, to));
-    let procedure = find_procedure(&state, f.text("procedure_code").unwrap_or_default()).await?.map(|(_, p)| p);
+    let procedure = find_procedure(state, f.text("procedure_code").unwrap_or_default()).await?.map(|(_, p)| p);
+    let mut detail = None;
+    match to {
+        Stage::PaymentRequested => {
+            let Some(amount) = amount.or_else(|| procedure.as_ref().and_then(|p| p.fee)).filter(|a| *a > 0.0) else {
+                return Err(bad("amount", "the dossier's procedure has no fee: state the `amount` due"));
+            };
+            f.extra.insert("payment_due".into(), json!({ "amount": amount, "requested_at": rfc3339(now) }));
+            detail = Some(format!("payment due: {amount}"));
+        }
+        Stage::PaymentReceived => {
+            if let Some(Value::Object(mut due)) = f.extra.remove("payment_due") {
+                due.insert("paid_at".into(), json!(rfc3339(now)));
+                f.extra.insert("payment_made".into(), Value::Object(due));
+            }
+            detail = reference.map(|r| format!("payment reference: {r}"));
+        }
+        _ => {}
+    }
     let clock = match procedure {
         Some(p) => {
-            let c = clock_of(&config, p.processing_days, &history, now)?;
-            f.attributes.insert("due_at".into(), json!(due_instant(&config, c.due)));
+            let c = clock_of(config, p.processing_days, &history, now)?;
+            f.attributes.insert("due_at".into(), json!(due_instant(config, c.due)));
             Some(c)
         }
         None => None,
     };
-    let actor = match body.actor.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
-        Some(a) => format!("{role}:{a}"),
-        None => who.actor(),
-    };
-    let note = match (decision, body.note) {
+    let note = match (decision.map(|d| d.to_string()).or(detail), note) {
         (Some(d), Some(n)) => Some(format!("{d}: {n}")),
-        (Some(d), None) => Some(d.to_string()),
+        (Some(d), None) => Some(d),
         (None, n) => n,
     };
     let event = PermitEvent {
@@ -884,14 +963,113 @@ async fn transition(
         note,
         hash: None,
     };
-    append(&state, f.clone(), event, head.as_ref()).await?;
-    Ok(Json(json!({
+    append(state, f.clone(), event, head.as_ref()).await?;
+    let decided = decision.is_some() || history.iter().any(|(_, s)| *s == Stage::Decided);
+    Ok(json!({
         "id": f.id,
+        "tracking_code": f.text("tracking_code"),
         "stage": to,
         "seq": seq,
-        "allowed_transitions": to.allowed_next(),
-        "clock": clock.as_ref().map(|c| clock_json(&config, c)),
-    })))
+        "allowed_transitions": to.allowed_next_when(decided),
+        "clock": clock.as_ref().map(|c| clock_json(config, c)),
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The applicant's answers: the documents supplied, the payment made.
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SupplementBody {
+    note: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaymentBody {
+    /// The payment's reference (a receipt or transfer number).
+    reference: String,
+    note: Option<String>,
+}
+
+/// `POST /track/{code}/supplement`: the applicant says the documents asked for are supplied
+/// (supplement_requested → supplement_received).
+async fn applicant_supplement(
+    State(state): State<AppState>,
+    Extension(config): Config,
+    who: Principal,
+    Path(code): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, PermitError> {
+    let body: SupplementBody = if body.iter().all(u8::is_ascii_whitespace) {
+        SupplementBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| bad("body", format!("expected {{\"note\": \"…\"}}: {e}")))?
+    };
+    check_note(body.note.as_deref())?;
+    let note = body.note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+    answer(&state, &config, &who, &code, "/track/{code}/supplement", Stage::SupplementRequested, note, None).await
+}
+
+/// `POST /track/{code}/payment`: the applicant has paid what was asked, with the payment's
+/// reference (payment_requested → payment_received).
+async fn applicant_payment(
+    State(state): State<AppState>,
+    Extension(config): Config,
+    who: Principal,
+    Path(code): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, PermitError> {
+    let body: PaymentBody = serde_json::from_slice(&body)
+        .map_err(|e| bad("body", format!("expected {{\"reference\": \"…\", \"note\": \"…\"}}: {e}")))?;
+    let reference = body.reference.trim().to_string();
+    if reference.is_empty() || reference.chars().count() > 200 || reference.chars().any(char::is_control) {
+        return Err(bad("reference", "the payment's reference: 1 to 200 characters, no control characters"));
+    }
+    check_note(body.note.as_deref())?;
+    let note = body.note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+    answer(&state, &config, &who, &code, "/track/{code}/payment", Stage::PaymentRequested, note, Some(reference)).await
+}
+
+/// Moves a dossier that waits for its applicant at `waiting` to the stage the answer brings;
+/// 409 naming the stage when it does not wait for that.
+#[allow(clippy::too_many_arguments)]
+async fn answer(
+    state: &AppState,
+    config: &PermitsConfig,
+    who: &Principal,
+    code: &str,
+    route: &str,
+    waiting: Stage,
+    note: Option<String>,
+    reference: Option<String>,
+) -> Result<Json<Value>, PermitError> {
+    let f0 = find_dossier(state, code).await?;
+    crate::policy::dossier_access(who, &Method::POST, route, &f0)?;
+    let events = events_of(state, &f0.id).await?;
+    let f = state
+        .store
+        .get(LayerId::Permits, &f0.id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no dossier has the tracking code `{code}`")))?;
+    let current = current_stage(&f)?;
+    let Some(to) = waiting.applicant_answer() else {
+        return Err(PermitError::Api(ApiError::Internal(format!("`{waiting}` waits for no answer"))));
+    };
+    let decided = was_decided(&events);
+    if current != waiting {
+        let what = if waiting == Stage::PaymentRequested { "a payment" } else { "documents" };
+        return Err(PermitError::Illegal {
+            message: format!(
+                "dossier `{code}` is not waiting for {what} from its applicant: it is at stage `{current}` (the answer is taken at `{waiting}`)"
+            ),
+            current,
+            allowed: current.allowed_next_when(decided).to_vec(),
+        });
+    }
+    current.check_move_when(decided, to, None).map_err(|e| PermitError::Api(ApiError::Internal(e.to_string())))?;
+    let step = Step { to, decision: None, actor: "applicant".into(), note, amount: None, reference };
+    Ok(Json(apply_step(state, config, f, &events, step).await?))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -943,6 +1121,7 @@ async fn parcel_check(
             tracking_code: f.text("tracking_code").unwrap_or(&f.id).to_string(),
             procedure_code: f.text("procedure_code").unwrap_or_default().to_string(),
             stage: f.text("stage").unwrap_or_default().to_string(),
+            decided: f.text("decision").is_some(),
             parcel_codes: f
                 .get("parcel_codes")
                 .and_then(Value::as_array)
@@ -1085,7 +1264,40 @@ async fn tracking_json(
         "stages": stages,
         "history": events.iter().map(|(_, e)| json!({ "seq": e.seq, "at": e.at, "kind": e.kind, "stage": e.stage }))
             .collect::<Vec<_>>(),
+        "waiting_for": waiting_for(&f, &events),
+        "applicant_actions": applicant_actions(&f),
     }))
+}
+
+/// What the dossier waits for from its applicant, if anything: documents, or a payment (with
+/// its amount, which is the procedure's fee or what the city stated, never personal data).
+fn waiting_for(f: &Feature, events: &[(Option<String>, PermitEvent)]) -> Value {
+    let stage = f.text("stage").and_then(|s| s.parse::<Stage>().ok());
+    let since = events.iter().rev().find(|(_, e)| e.stage.as_deref() == stage.map(Stage::name)).map(|(_, e)| &e.at);
+    match stage {
+        Some(Stage::SupplementRequested) => json!({ "what": "documents", "since": since }),
+        Some(Stage::PaymentRequested) => json!({ "what": "payment", "since": since,
+            "amount": f.extra.get("payment_due").and_then(|d| d.get("amount")) }),
+        _ => Value::Null,
+    }
+}
+
+/// The applicant's actions that apply now (each needs the tracking code and the secret):
+/// `supplement` and `payment` answer a request, `rating` once the result is out and not yet rated.
+pub(crate) fn applicant_actions(f: &Feature) -> Vec<&'static str> {
+    match f.text("stage").and_then(|s| s.parse::<Stage>().ok()) {
+        Some(Stage::SupplementRequested) => vec!["supplement"],
+        Some(Stage::PaymentRequested) if !result_out(f) => vec!["payment"],
+        Some(Stage::PaymentRequested) if f.integer("satisfaction").is_none() => vec!["payment", "rating"],
+        Some(Stage::PaymentRequested) => vec!["payment"],
+        _ if result_out(f) && f.integer("satisfaction").is_none() => vec!["rating"],
+        _ => vec![],
+    }
+}
+
+/// The result is out: decided or delivered, or paying a fee after the decision.
+fn result_out(f: &Feature) -> bool {
+    matches!(f.text("stage"), Some("decided" | "delivered")) || f.text("decision").is_some()
 }
 
 fn wants_html(headers: &HeaderMap) -> bool {
@@ -1176,7 +1388,7 @@ async fn rate(
     let mut f = find_dossier(&state, &code).await?;
     crate::policy::dossier_access(&who, &Method::POST, "/track/{code}/rating", &f)?;
     let stage = f.text("stage").unwrap_or_default().to_string();
-    if !matches!(stage.as_str(), "decided" | "delivered") {
+    if !result_out(&f) {
         return Err(PermitError::Conflict(format!(
             "the service is rated once the result is out (decided or delivered); dossier `{code}` is at stage `{stage}`"
         )));
@@ -1323,7 +1535,7 @@ pub fn openapi_paths() -> Value {
                  "responses": { "200": ok("the dossier"), "401": error, "403": error, "404": error } },
     }));
     paths.insert("/dossiers/{id}/transitions".into(), json!({
-        "post": { "summary": "move a dossier to another stage (`to`, `decision` for `decided`, `note`)", "operationId": "dossiers_transition",
+        "post": { "summary": "move a dossier to another stage (`to`, `decision` for `decided`, `note`; `amount` for `payment_requested`, the procedure's fee by default)", "operationId": "dossiers_transition",
                   "security": secured, "parameters": [path_param("id", "dossier id or tracking code")], "requestBody": body,
                   "responses": { "200": ok("the new stage"), "400": error, "401": error, "403": error, "404": error,
                                  "409": ok("an illegal transition (with the current and the allowed stages) or a concurrent change") } },
@@ -1356,5 +1568,20 @@ pub fn openapi_paths() -> Value {
                   "responses": { "200": ok("the rating kept"), "400": error, "401": error, "403": error, "404": error,
                                  "409": ok("before the result, or already rated") } },
     }));
+    let answer = |op: &str, summary: &str, schema: Value| {
+        json!({ "post": { "summary": summary, "operationId": op, "security": [{ "applicantBasic": [] }, { "bearerAuth": [] }],
+            "parameters": [path_param("code", "tracking code")],
+            "requestBody": { "required": op == "track_payment", "content": { "application/json": { "schema": schema } } },
+            "responses": { "200": ok("the new stage, allowed transitions and clock"), "400": error, "401": error,
+                           "403": error, "404": error,
+                           "409": ok("the dossier is not waiting for this (with the current and the allowed stages)") } } })
+    };
+    paths.insert("/track/{code}/supplement".into(), answer("track_supplement",
+        "the applicant says the documents asked for are supplied: supplement_requested → supplement_received; the clock runs again",
+        json!({ "type": "object", "properties": { "note": { "type": "string", "maxLength": 4000 } } })));
+    paths.insert("/track/{code}/payment".into(), answer("track_payment",
+        "the applicant has paid what was asked, with the payment's reference: payment_requested → payment_received",
+        json!({ "type": "object", "required": ["reference"], "properties": {
+            "reference": { "type": "string", "minLength": 1, "maxLength": 200 }, "note": { "type": "string", "maxLength": 4000 } } })));
     Value::Object(paths)
 }

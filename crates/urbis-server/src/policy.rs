@@ -132,6 +132,14 @@ pub const POLICY: &[Rule] = &[
     public("GET", "/track/{code}"),
     public("GET", "/track/{code}/verify"),
     dossier("POST", "/track/{code}/rating", &[Applicant], NONE),
+    noted(
+        dossier("POST", "/track/{code}/supplement", &[Applicant], NONE),
+        "its applicant: the documents asked for are supplied (409 unless supplement_requested)",
+    ),
+    noted(
+        dossier("POST", "/track/{code}/payment", &[Applicant], NONE),
+        "its applicant: the payment asked for is made (409 unless payment_requested)",
+    ),
     // queue.rs: the reviewers' queue (no personal data).
     only("GET", "/dossiers", DOSSIER_WORKERS),
     // open311.rs: GeoReport v2. GETs never show personal data.

@@ -199,6 +199,8 @@ pub async fn compute(
     let selected: Vec<&Feature> = permits
         .iter()
         .filter(|f| f.text("stage").and_then(|s| s.parse::<Stage>().ok()).is_some_and(Stage::is_open))
+        // Paying a fee after the decision: decided, not in the queue.
+        .filter(|f| f.text("decision").is_none())
         .filter(|f| request.centres.is_empty() || f.text("centre_id").is_some_and(|c| request.centres.contains(c)))
         .filter(|f| {
             request.procedures.is_empty() || f.text("procedure_code").is_some_and(|p| request.procedures.contains(p))
@@ -367,7 +369,10 @@ pub fn openapi_paths() -> Value {
             list("centre", "service centre ids, comma separated (a reviewer: theirs by default, no other)"),
             list("procedure", "procedure codes, comma separated"),
             list("status", "clock statuses, comma separated: on_time, at_risk, overdue (or green, yellow, red)"),
-            list("stage", "open stages, comma separated: received, in_review, supplement_requested, supplement_received"),
+            list(
+                "stage",
+                "open stages, comma separated: received, in_review, supplement_requested, supplement_received, payment_requested, payment_received",
+            ),
             number("limit", "dossiers per page (default 50)", 1, MAX_LIMIT),
             number("offset", "dossiers to skip", 0, usize::MAX / 2),
             at,

@@ -83,6 +83,8 @@ pub struct OtherDossier {
     pub tracking_code: String,
     pub procedure_code: String,
     pub stage: String,
+    /// Its history holds a decision (it may still be paying a fee before the delivery).
+    pub decided: bool,
     pub parcel_codes: Vec<String>,
     pub geometry: Option<Geometry>,
 }
@@ -352,7 +354,9 @@ pub fn check_parcel(input: &CheckInput<'_>) -> ParcelCheck {
 
     let mut open_dossiers = vec![];
     for o in input.dossiers {
-        if Some(o.id.as_str()) == input.dossier_id || matches!(o.stage.as_str(), "decided" | "delivered" | "withdrawn")
+        if Some(o.id.as_str()) == input.dossier_id
+            || o.decided
+            || matches!(o.stage.as_str(), "decided" | "delivered" | "withdrawn")
         {
             continue;
         }
@@ -454,6 +458,7 @@ mod tests {
                 tracking_code: "self".into(),
                 procedure_code: "BLU-01".into(),
                 stage: "received".into(),
+                decided: false,
                 parcel_codes: codes.clone(),
                 geometry: None,
             },
@@ -462,6 +467,7 @@ mod tests {
                 tracking_code: "CB-1".into(),
                 procedure_code: "BLU-02".into(),
                 stage: "in_review".into(),
+                decided: false,
                 parcel_codes: codes.clone(),
                 geometry: None,
             },
@@ -470,6 +476,16 @@ mod tests {
                 tracking_code: "CB-2".into(),
                 procedure_code: "BLU-02".into(),
                 stage: "decided".into(),
+                decided: true,
+                parcel_codes: codes.clone(),
+                geometry: None,
+            },
+            OtherDossier {
+                id: "d3".into(),
+                tracking_code: "CB-3".into(),
+                procedure_code: "BLU-02".into(),
+                stage: "payment_requested".into(),
+                decided: true,
                 parcel_codes: codes.clone(),
                 geometry: None,
             },
