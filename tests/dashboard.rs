@@ -7,19 +7,18 @@
 #[macro_use]
 mod support;
 
+#[path = "support/city.rs"]
+mod city;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use chrono::{Datelike, Duration, NaiveDate, Weekday};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
+use chrono::NaiveDate;
+use city::{date, days_of, holidays, instant, workdays, App, History};
 use serde_json::{json, Value};
-use tower::ServiceExt;
-use urbis_core::permits::chain;
-use urbis_core::{domain, Feature, LayerId};
-use urbis_store::{HistoryHead, Store};
+use urbis_core::domain;
+use urbis_store::Store;
 
 on_both_stores!((store, dir) => (store); known_set);
 
@@ -110,42 +109,6 @@ const FROM: &str = "2026-11-01";
 const TO: &str = "2026-12-01";
 /// Monday 30 November, 15:00 in Cambridge.
 const AT: &str = "2026-11-30T20:00:00Z";
-
-fn date(s: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
-}
-
-fn instant(day: &str) -> String {
-    format!("{day}T15:00:00.000Z")
-}
-
-fn days_of(procedure: &str) -> i64 {
-    match procedure {
-        "P10" => 10,
-        "P3" => 3,
-        other => panic!("{other}"),
-    }
-}
-
-/// Cambridge's holidays, straight from the file.
-fn holidays() -> BTreeSet<NaiveDate> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-samples/holidays.csv");
-    let mut reader = csv::Reader::from_path(path).unwrap();
-    reader.records().map(Result::unwrap).filter(|r| &r[0] == "cambridge_ma").map(|r| date(&r[1])).collect()
-}
-
-/// Working days in `(a, b]`, one day at a time.
-fn workdays(h: &BTreeSet<NaiveDate>, a: NaiveDate, b: NaiveDate) -> i64 {
-    let mut n = 0;
-    let mut d = a;
-    while d < b {
-        d += Duration::days(1);
-        if !matches!(d.weekday(), Weekday::Sat | Weekday::Sun) && !h.contains(&d) {
-            n += 1;
-        }
-    }
-    n
-}
 
 #[derive(Debug, Default, Clone)]
 struct Expected {
@@ -265,27 +228,8 @@ fn check(f: &Value, e: &Expected, what: &str) {
 
 /// Writes the procedures, three one-stop centres (C3 receives nothing) and the specs' dossiers.
 async fn write_set(store: &dyn Store) {
-    for (code, days) in [("P10", 10), ("P3", 3)] {
-        let p = domain::Procedure {
-            code: code.into(),
-            name: format!("{days}-day procedure"),
-            category: "building and land use".into(),
-            processing_days: days,
-            channels: vec!["online".into(), "counter".into(), "phone".into()],
-            ..Default::default()
-        };
-        store.create(LayerId::Procedures, &[domain::write(code, None, &p)]).await.unwrap();
-    }
-    let centres: Vec<Feature> = [("C1", -71.105, 42.373), ("C2", -71.08, 42.36), ("C3", -71.12, 42.39)]
-        .iter()
-        .map(|(id, x, y)| {
-            Feature::new(*id, Some(geo_types::Point::new(*x, *y).into()))
-                .with("name", format!("Centre {id}"))
-                .with("kind", "one_stop")
-                .with("one_stop", true)
-        })
-        .collect();
-    store.create(LayerId::ServiceCentres, &centres).await.unwrap();
+    city::write_procedures(store, &[("P10", 10), ("P3", 3)], &["online", "counter", "phone"]).await;
+    city::write_centres(store, &[("C1", -71.105, 42.373), ("C2", -71.08, 42.36), ("C3", -71.12, 42.39)]).await;
     for (n, s) in SPECS.iter().enumerate() {
         let id = format!("CB-DASH-{n:04}");
         let mut dossier = domain::Dossier {
@@ -297,7 +241,7 @@ async fn write_set(store: &dyn Store) {
             received_at: instant(s.steps[0].0),
             ..Default::default()
         };
-        let mut head: Option<HistoryHead> = None;
+        let mut history = History::new(&id);
         for (i, (day, stage)) in s.steps.iter().enumerate() {
             dossier.stage = stage.to_string();
             if *stage == "decided" {
@@ -310,38 +254,28 @@ async fn write_set(store: &dyn Store) {
             if i + 1 == s.steps.len() && dossier.decided_at.is_some() {
                 dossier.satisfaction = s.rating;
             }
-            let mut e = domain::PermitEvent {
-                permit_id: id.clone(),
-                seq: i as i64 + 1,
+            let e = domain::PermitEvent {
                 at: instant(day),
                 kind: if i == 0 { "received" } else { "transition" }.into(),
                 stage: Some(stage.to_string()),
                 actor: Some("test".into()),
                 note: None,
-                hash: None,
+                ..Default::default()
             };
-            let previous = head.as_ref().and_then(|h| h.hash.clone()).unwrap_or_else(|| chain::GENESIS.into());
-            e.hash = Some(chain::link_hash(&previous, &e));
-            let ef = domain::write(format!("{id}-{:02}", i + 1), None, &e);
-            let df = domain::write(id.clone(), None, &dossier);
-            store.append_event(&df, &ef, head.as_ref()).await.unwrap();
-            head = Some(HistoryHead { seq: e.seq, hash: e.hash.clone() });
+            history.append(store, &dossier, None, e).await;
         }
     }
 }
 
-async fn get(store: &Arc<dyn Store>, uri: &str) -> (StatusCode, Value, String) {
-    let request = Request::builder().uri(uri).header("host", "city.example").body(Body::empty()).unwrap();
-    let response = urbis_server::router(store.clone()).oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null), text)
+async fn get(app: &App, uri: &str) -> (StatusCode, Value, String) {
+    let a = app.fetch(uri).await;
+    (a.status, a.body, a.text)
 }
 
 async fn known_set(store: Box<dyn Store>) {
     let store: Arc<dyn Store> = Arc::from(store);
     write_set(store.as_ref()).await;
+    let store = App::new::<&str>(store, &[]);
     let h = holidays();
     let want = expected(&h);
     let query = format!("from={FROM}&to={TO}&at={}", AT.replace(':', "%3A"));

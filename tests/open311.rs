@@ -7,91 +7,37 @@
 #[macro_use]
 mod support;
 
-use std::path::{Path, PathBuf};
+#[path = "support/city.rs"]
+mod city;
+
+use std::path::Path;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
+use city::{samples, Answer, App};
 use geo::{Contains, InteriorPoint};
-use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use tower::ServiceExt;
 use urbis_core::LayerId;
-use urbis_import::{import_file, ImportOptions, Mapping, Silent};
 use urbis_store::{AttributeFilter, Comparison, Query, Store};
 
 const STAFF: &str = "admin-token-0123456789";
 
 on_both_stores!((store, dir) => (std::sync::Arc::from(store), dir); open311_end_to_end);
 
-fn samples(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-samples").join(rel)
-}
-
-/// Parcels (map-lot as code), the procedure catalogue and the one-stop centres.
-async fn load_city(store: &dyn Store, dir: &Path) {
-    let files: [(&str, Option<&str>, LayerId); 3] = [
-        ("cambridge/ASSESSING_ParcelsFY2014.topojson", None, LayerId::Parcels),
-        ("procedures.csv", Some("procedures.toml"), LayerId::Procedures),
-        ("one_stop_centres.geojson", Some("one_stop_centres.toml"), LayerId::ServiceCentres),
-    ];
-    for (file, mapping, layer) in files {
-        let input = dir.join(Path::new(file).file_name().unwrap());
-        std::fs::copy(samples(file), &input).unwrap();
-        let mut options = ImportOptions::new(layer);
-        match mapping {
-            Some(m) => options.mapping = Mapping::from_toml_file(&samples("mappings").join(m)).unwrap(),
-            None => {
-                options.mapping.fields.insert("code".into(), "ML".into());
-            }
-        }
-        options.skip_invalid = true;
-        options.make_valid = layer == LayerId::Parcels;
-        options.report_dir = Some(dir.to_path_buf());
-        let s = import_file(store, &input, &options, &Silent).await.unwrap_or_else(|e| panic!("{file}: {e}"));
-        assert!(s.written > 0, "{file}: {s:?}");
-    }
-}
-
-struct Answer {
-    status: StatusCode,
-    content_type: String,
-    body: Value,
-    text: String,
-}
-
-/// The server under test: one router (its token hashes made once), its store beside it.
-struct Server {
-    router: axum::Router,
-    store: Arc<dyn Store>,
-}
-
-impl std::ops::Deref for Server {
-    type Target = Arc<dyn Store>;
-    fn deref(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-}
-
-async fn send(server: &Server, request: Request<Body>) -> Answer {
-    let response = server.router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let content_type =
-        response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    Answer { status, content_type, body: serde_json::from_str(&text).unwrap_or(Value::Null), text }
+async fn send(server: &App, request: axum::http::Request<Body>) -> Answer {
+    server.send(request).await
 }
 
 fn builder(method: &str, uri: &str) -> axum::http::request::Builder {
-    Request::builder().method(method).uri(uri).header("host", "city.example")
+    App::request(method, uri)
 }
 
-async fn get(store: &Server, uri: &str) -> Answer {
-    send(store, builder("GET", uri).body(Body::empty()).unwrap()).await
+async fn get(store: &App, uri: &str) -> Answer {
+    store.fetch(uri).await
 }
 
-async fn post_form(store: &Server, fields: &[(&str, &str)]) -> Answer {
+async fn post_form(store: &App, fields: &[(&str, &str)]) -> Answer {
     let body = serde_urlencoded::to_string(fields).unwrap();
     let request = builder("POST", "/open311/v2/requests.json")
         .header("content-type", "application/x-www-form-urlencoded")
@@ -100,7 +46,7 @@ async fn post_form(store: &Server, fields: &[(&str, &str)]) -> Answer {
     send(store, request).await
 }
 
-async fn post_json(store: &Server, uri: &str, token: Option<&str>, body: Value) -> Answer {
+async fn post_json(store: &App, uri: &str, token: Option<&str>, body: Value) -> Answer {
     let mut b = builder("POST", uri).header("content-type", "application/json");
     if let Some(t) = token {
         b = b.header("authorization", format!("Bearer {t}"));
@@ -134,16 +80,14 @@ fn catalogue() -> Vec<Listed> {
         .collect()
 }
 
-async fn parcel(store: &Server, code: &str) -> geo_types::Geometry {
+async fn parcel(store: &App, code: &str) -> geo_types::Geometry {
     let q = Query::all().filter(AttributeFilter::new("code", Comparison::Eq, code));
     store.query(LayerId::Parcels, &q).await.unwrap()[0].geometry.clone().unwrap()
 }
 
 async fn open311_end_to_end(store: Arc<dyn Store>, dir: &Path) {
-    load_city(store.as_ref(), dir).await;
-    let auth = urbis_server::auth::Auth::from_specs(&[format!("admin:{STAFF}")]).unwrap();
-    let router = urbis_server::router_with_auth(store.clone(), auth);
-    let store = Server { router, store };
+    city::load_permit_city(store.as_ref(), dir).await;
+    let store = App::new(store, &[format!("admin:{STAFF}")]);
 
     // --- Discovery.
     let d = get(&store, "/open311/v2/discovery.json").await;
@@ -153,7 +97,7 @@ async fn open311_end_to_end(store: Arc<dyn Store>, dir: &Path) {
     assert_eq!(endpoint["url"], "http://city.example/open311/v2");
     assert!(endpoint["formats"].as_array().unwrap().contains(&json!("application/json")));
     let x = get(&store, "/open311/v2/discovery.xml").await;
-    assert!(x.content_type.starts_with("text/xml"), "{}", x.content_type);
+    assert!(x.header("content-type").starts_with("text/xml"), "{}", x.header("content-type"));
     assert!(x.text.starts_with("<?xml") && x.text.contains("<endpoints><endpoint>"), "{}", x.text);
 
     // --- Services: one per procedure of the catalogue, grouped by category.
@@ -388,7 +332,7 @@ async fn open311_end_to_end(store: Arc<dyn Store>, dir: &Path) {
     );
     let xml_error = get(&store, "/open311/v2/requests/CB-NONE-NONE.xml").await;
     assert_eq!(xml_error.status, StatusCode::NOT_FOUND);
-    assert!(xml_error.content_type.starts_with("text/xml"), "{}", xml_error.content_type);
+    assert!(xml_error.header("content-type").starts_with("text/xml"), "{}", xml_error.header("content-type"));
     assert!(
         xml_error.text.starts_with("<?xml") && xml_error.text.contains("<errors><error><code>404</code>"),
         "{}",

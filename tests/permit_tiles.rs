@@ -7,77 +7,23 @@
 #[macro_use]
 mod support;
 
-use std::path::{Path, PathBuf};
+#[path = "support/city.rs"]
+mod city;
+
+use std::path::Path;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
+use city::{App, History};
 use geo::InteriorPoint;
-use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use tower::ServiceExt;
-use urbis_core::domain::{self, Dossier, PermitEvent};
-use urbis_core::permits::chain;
+use urbis_core::domain::{Dossier, PermitEvent};
 use urbis_core::LayerId;
-use urbis_import::{import_file, ImportOptions, Mapping, Silent};
 use urbis_store::{AttributeFilter, Comparison, Query, Store};
 
 const STAFF: &str = "admin-token-0123456789";
 
 on_both_stores!((store, dir) => (std::sync::Arc::from(store), dir); permits_tiles_carry_the_clock_status);
-
-fn samples(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-samples").join(rel)
-}
-
-async fn load_city(store: &dyn Store, dir: &Path) {
-    let files: [(&str, Option<&str>, LayerId); 3] = [
-        ("cambridge/ASSESSING_ParcelsFY2014.topojson", None, LayerId::Parcels),
-        ("procedures.csv", Some("procedures.toml"), LayerId::Procedures),
-        ("one_stop_centres.geojson", Some("one_stop_centres.toml"), LayerId::ServiceCentres),
-    ];
-    for (file, mapping, layer) in files {
-        let input = dir.join(Path::new(file).file_name().unwrap());
-        std::fs::copy(samples(file), &input).unwrap();
-        let mut options = ImportOptions::new(layer);
-        match mapping {
-            Some(m) => options.mapping = Mapping::from_toml_file(&samples("mappings").join(m)).unwrap(),
-            None => {
-                options.mapping.fields.insert("code".into(), "ML".into());
-            }
-        }
-        options.skip_invalid = true;
-        options.make_valid = layer == LayerId::Parcels;
-        options.report_dir = Some(dir.to_path_buf());
-        let s = import_file(store, &input, &options, &Silent).await.unwrap_or_else(|e| panic!("{file}: {e}"));
-        assert!(s.written > 0, "{file}: {s:?}");
-    }
-}
-
-struct Answer {
-    status: StatusCode,
-    x_cache: String,
-    bytes: Vec<u8>,
-    body: Value,
-}
-
-/// One router for the whole test, so that its tile cache lives across requests.
-async fn call(router: &axum::Router, method: &str, uri: &str, token: Option<&str>, body: Option<Value>) -> Answer {
-    let mut request = Request::builder().method(method).uri(uri).header("host", "city.example");
-    if let Some(t) = token {
-        request = request.header("authorization", format!("Bearer {t}"));
-    }
-    let request = match body {
-        Some(b) => request.header("content-type", "application/json").body(Body::from(b.to_string())).unwrap(),
-        None => request.body(Body::empty()).unwrap(),
-    };
-    let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let x_cache = response.headers().get("x-cache").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes().to_vec();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Answer { status, x_cache, bytes, body }
-}
 
 /// The slippy-map tile of a point, by the textbook formula.
 fn tile_of(lon: f64, lat: f64, z: u32) -> (u32, u32) {
@@ -117,9 +63,8 @@ async fn parcel_point(store: &Arc<dyn Store>, code: &str) -> (geo_types::Geometr
 }
 
 async fn permits_tiles_carry_the_clock_status(store: Arc<dyn Store>, dir: &Path) {
-    load_city(store.as_ref(), dir).await;
-    let auth = urbis_server::auth::Auth::from_specs(&[format!("admin:{STAFF}")]).unwrap();
-    let router = urbis_server::router_with_auth(store.clone(), auth);
+    city::load_permit_city(store.as_ref(), dir).await;
+    let app = App::new(store.clone(), &[format!("admin:{STAFF}")]);
 
     // An old dossier: received on 5 January 2026 on bulky waste collection (3 working days),
     // still received: long overdue. Written with its first event, as intake writes it.
@@ -136,55 +81,45 @@ async fn permits_tiles_carry_the_clock_status(store: Arc<dyn Store>, dir: &Path)
         received_at: received.into(),
         ..Default::default()
     };
-    let mut event = PermitEvent {
-        permit_id: "CB-OLD1-0001".into(),
-        seq: 1,
+    let event = PermitEvent {
         at: received.into(),
         kind: "received".into(),
         stage: Some("received".into()),
         ..Default::default()
     };
-    event.hash = Some(chain::link_hash(chain::GENESIS, &event));
-    store
-        .append_event(
-            &domain::write("CB-OLD1-0001", Some(old_site), &dossier),
-            &domain::write("CB-OLD1-0001-01", None, &event),
-            None,
-        )
-        .await
-        .unwrap();
+    History::new("CB-OLD1-0001").append(store.as_ref(), &dossier, Some(old_site), event).await;
 
     // Two filed now next door, on 127-122 and 127-124; the second is then decided.
     let mut codes = vec!["CB-OLD1-0001".to_string()];
     for parcel in ["127-122", "127-124"] {
-        let filed = call(
-            &router,
-            "POST",
-            "/dossiers",
-            None,
-            Some(json!({ "procedure_code": "BLU-01", "parcels": [parcel], "centre_id": "osc-city-hall",
+        let filed = app
+            .call(
+                "POST",
+                "/dossiers",
+                None,
+                Some(json!({ "procedure_code": "BLU-01", "parcels": [parcel], "centre_id": "osc-city-hall",
                 "applicant": { "name": "Wilhelmina Testcaller", "email": "w.testcaller@example.invalid" } })),
-        )
-        .await;
+            )
+            .await;
         assert_eq!(filed.status, StatusCode::CREATED, "{}", filed.body);
         codes.push(filed.body["tracking_code"].as_str().unwrap().to_string());
     }
     for (to, decision) in [("in_review", None), ("decided", Some("approved"))] {
-        let r = call(
-            &router,
-            "POST",
-            &format!("/dossiers/{}/transitions", codes[2]),
-            Some(STAFF),
-            Some(json!({ "to": to, "decision": decision })),
-        )
-        .await;
+        let r = app
+            .call(
+                "POST",
+                &format!("/dossiers/{}/transitions", codes[2]),
+                Some(STAFF),
+                Some(json!({ "to": to, "decision": decision })),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     }
 
     // What /track says of each clock: the status a tile must carry (closed once decided).
     let mut expected = vec![];
     for code in &codes {
-        let t = call(&router, "GET", &format!("/track/{code}"), None, None).await;
+        let t = app.call("GET", &format!("/track/{code}"), None, None).await;
         let clock = &t.body["clock"];
         let status =
             if clock["stopped"] == true { "closed".to_string() } else { clock["status"].as_str().unwrap().into() };
@@ -192,14 +127,14 @@ async fn permits_tiles_carry_the_clock_status(store: Arc<dyn Store>, dir: &Path)
     }
     assert_eq!(expected, ["overdue", "on_time", "closed"], "the test's dossiers as /track sees them");
 
-    let tilejson = call(&router, "GET", "/tiles/permits.json", None, None).await;
+    let tilejson = app.call("GET", "/tiles/permits.json", None, None).await;
     assert_eq!(tilejson.body["vector_layers"][0]["fields"]["clock_status"], "String", "{}", tilejson.body);
 
     let (lon, lat) = (old_point.x(), old_point.y());
     for z in [12, 16] {
         let (x, y) = tile_of(lon, lat, z);
         let uri = format!("/tiles/permits/{z}/{x}/{y}.mvt");
-        let tile = call(&router, "GET", &uri, None, None).await;
+        let tile = app.call("GET", &uri, None, None).await;
         assert_eq!(tile.status, StatusCode::OK, "{uri}");
         let features = decode_permits(dir, &format!("z{z}"), &tile.bytes);
         for (code, status) in codes.iter().zip(&expected) {
@@ -217,20 +152,15 @@ async fn permits_tiles_carry_the_clock_status(store: Arc<dyn Store>, dir: &Path)
     // Cached, and dropped when a dossier in it moves: the one filed now is withdrawn.
     let (x, y) = tile_of(lon, lat, 16);
     let uri = format!("/tiles/permits,parcels/16/{x}/{y}.mvt");
-    assert_eq!(call(&router, "GET", &uri, None, None).await.x_cache, "miss");
-    let again = call(&router, "GET", &uri, None, None).await;
-    assert_eq!(again.x_cache, "hit");
+    assert_eq!(app.call("GET", &uri, None, None).await.header("x-cache"), "miss");
+    let again = app.call("GET", &uri, None, None).await;
+    assert_eq!(again.header("x-cache"), "hit");
     assert_eq!(decode_permits(dir, "before", &again.bytes)[&codes[1]]["clock_status"], "on_time");
-    let r = call(
-        &router,
-        "POST",
-        &format!("/dossiers/{}/transitions", codes[1]),
-        Some(STAFF),
-        Some(json!({ "to": "withdrawn" })),
-    )
-    .await;
+    let r = app
+        .call("POST", &format!("/dossiers/{}/transitions", codes[1]), Some(STAFF), Some(json!({ "to": "withdrawn" })))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let after = call(&router, "GET", &uri, None, None).await;
-    assert_eq!(after.x_cache, "miss");
+    let after = app.call("GET", &uri, None, None).await;
+    assert_eq!(after.header("x-cache"), "miss");
     assert_eq!(decode_permits(dir, "after", &after.bytes)[&codes[1]]["clock_status"], "closed");
 }

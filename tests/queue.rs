@@ -7,19 +7,18 @@
 #[macro_use]
 mod support;
 
+#[path = "support/city.rs"]
+mod city;
+
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use chrono::{Datelike, Duration, NaiveDate, Weekday};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
+use chrono::{Duration, NaiveDate};
+use city::{date, days_of, holidays, instant, is_workday, workdays, App, History};
 use serde_json::{json, Value};
-use tower::ServiceExt;
-use urbis_core::permits::chain;
-use urbis_core::{domain, Feature, LayerId};
-use urbis_store::{HistoryHead, Store};
+use urbis_core::domain;
+use urbis_store::Store;
 
 on_both_stores!((store, dir) => (store); queue_of_a_known_set);
 
@@ -95,43 +94,6 @@ const SPECS: &[Spec] = &[
     Spec { centre: "C2", procedure: "P3", parcels: &["2B-6"], steps: &[("2026-11-19", "received")] },
 ];
 
-fn date(s: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
-}
-
-fn instant(day: &str) -> String {
-    format!("{day}T15:00:00.000Z")
-}
-
-fn days_of(procedure: &str) -> i64 {
-    match procedure {
-        "P10" => 10,
-        "P3" => 3,
-        other => panic!("{other}"),
-    }
-}
-
-fn holidays() -> BTreeSet<NaiveDate> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-samples/holidays.csv");
-    let mut reader = csv::Reader::from_path(path).unwrap();
-    reader.records().map(Result::unwrap).filter(|r| &r[0] == "cambridge_ma").map(|r| date(&r[1])).collect()
-}
-
-fn is_workday(h: &BTreeSet<NaiveDate>, d: NaiveDate) -> bool {
-    !matches!(d.weekday(), Weekday::Sat | Weekday::Sun) && !h.contains(&d)
-}
-
-/// Working days in `(a, b]`, one day at a time.
-fn workdays(h: &BTreeSet<NaiveDate>, a: NaiveDate, b: NaiveDate) -> i64 {
-    let mut n = 0;
-    let mut d = a;
-    while d < b {
-        d += Duration::days(1);
-        n += i64::from(is_workday(h, d));
-    }
-    n
-}
-
 /// What the queue should say of an open dossier.
 #[derive(Debug, Clone, PartialEq)]
 struct Expected {
@@ -205,27 +167,8 @@ fn due_date(h: &BTreeSet<NaiveDate>, left: i64) -> NaiveDate {
 }
 
 async fn write_set(store: &dyn Store) {
-    for (code, days) in [("P10", 10), ("P3", 3)] {
-        let p = domain::Procedure {
-            code: code.into(),
-            name: format!("{days}-day procedure"),
-            category: "building and land use".into(),
-            processing_days: days,
-            channels: vec!["online".into(), "counter".into()],
-            ..Default::default()
-        };
-        store.create(LayerId::Procedures, &[domain::write(code, None, &p)]).await.unwrap();
-    }
-    let centres: Vec<Feature> = [("C1", -71.105, 42.373), ("C2", -71.08, 42.36)]
-        .iter()
-        .map(|(id, x, y)| {
-            Feature::new(*id, Some(geo_types::Point::new(*x, *y).into()))
-                .with("name", format!("Centre {id}"))
-                .with("kind", "one_stop")
-                .with("one_stop", true)
-        })
-        .collect();
-    store.create(LayerId::ServiceCentres, &centres).await.unwrap();
+    city::write_procedures(store, &[("P10", 10), ("P3", 3)], &["online", "counter"]).await;
+    city::write_centres(store, &[("C1", -71.105, 42.373), ("C2", -71.08, 42.36)]).await;
     for (n, s) in SPECS.iter().enumerate() {
         let id = format!("CB-QUEUE-{n:02}");
         let mut dossier = domain::Dossier {
@@ -239,52 +182,29 @@ async fn write_set(store: &dyn Store) {
             received_at: instant(s.steps[0].0),
             ..Default::default()
         };
-        let mut head: Option<HistoryHead> = None;
+        let mut history = History::new(&id);
         for (i, (day, stage)) in s.steps.iter().enumerate() {
             dossier.stage = stage.to_string();
             if *stage == "decided" {
                 dossier.decided_at = Some(instant(day));
                 dossier.decision = Some("approved".into());
             }
-            let mut e = domain::PermitEvent {
-                permit_id: id.clone(),
-                seq: i as i64 + 1,
+            let e = domain::PermitEvent {
                 at: instant(day),
                 kind: if i == 0 { "received" } else { "transition" }.into(),
                 stage: Some(stage.to_string()),
                 actor: Some("test".into()),
                 note: Some(format!("called {APPLICANT}")),
-                hash: None,
+                ..Default::default()
             };
-            let previous = head.as_ref().and_then(|h| h.hash.clone()).unwrap_or_else(|| chain::GENESIS.into());
-            e.hash = Some(chain::link_hash(&previous, &e));
-            let ef = domain::write(format!("{id}-{:02}", i + 1), None, &e);
-            let df = domain::write(id.clone(), Some(geo_types::Point::new(-71.1, 42.37).into()), &dossier);
-            store.append_event(&df, &ef, head.as_ref()).await.unwrap();
-            head = Some(HistoryHead { seq: e.seq, hash: e.hash.clone() });
+            history.append(store, &dossier, Some(geo_types::Point::new(-71.1, 42.37).into()), e).await;
         }
     }
 }
 
-async fn get(store: &Arc<dyn Store>, uri: &str, token: Option<&str>) -> (StatusCode, Value, String) {
-    let auth = urbis_server::auth::Auth::from_specs(&[
-        format!("admin:{ADMIN}"),
-        format!("reviewer@C1:{REVIEWER_C1}"),
-        format!("planner:{PLANNER}"),
-    ])
-    .unwrap();
-    let mut request = Request::builder().uri(uri).header("host", "city.example");
-    if let Some(t) = token {
-        request = request.header("authorization", format!("Bearer {t}"));
-    }
-    let response = urbis_server::router_with_auth(store.clone(), auth)
-        .oneshot(request.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null), text)
+async fn get(app: &App, uri: &str, token: Option<&str>) -> (StatusCode, Value, String) {
+    let a = app.call("GET", uri, token, None).await;
+    (a.status, a.body, a.text)
 }
 
 fn ids(v: &Value) -> Vec<String> {
@@ -294,6 +214,10 @@ fn ids(v: &Value) -> Vec<String> {
 async fn queue_of_a_known_set(store: Box<dyn Store>) {
     let store: Arc<dyn Store> = Arc::from(store);
     write_set(store.as_ref()).await;
+    let store = App::new(
+        store,
+        &[format!("admin:{ADMIN}"), format!("reviewer@C1:{REVIEWER_C1}"), format!("planner:{PLANNER}")],
+    );
     let h = holidays();
     let want = expected(&h);
     let at = format!("at={}", AT.replace(':', "%3A"));
