@@ -1,6 +1,7 @@
 //! The permit workflow over HTTP on both stores (issue 5, parts 1-7): intake on real Cambridge
 //! parcels with its parcel check compared with an independent computation, the whole stage machine,
-//! the statutory clock with Cambridge's holidays and a supplement pause, public tracking that never
+//! the statutory clock with Cambridge's holidays and pauses for a supplement and a payment, the
+//! applicant's answers (documents supplied, payment made), public tracking that never
 //! shows the applicant, and a history tampered with in SQL and caught.
 
 #[macro_use]
@@ -120,7 +121,9 @@ async fn call_accepting(
     let mut request =
         Request::builder().method(method).uri(uri).header("accept", accept).header("host", "city.example");
     if let Some(t) = token {
-        request = request.header("authorization", format!("Bearer {t}"));
+        // An applicant's `Basic …` as it is; a staff token as a bearer.
+        let value = if t.starts_with("Basic ") { t.to_string() } else { format!("Bearer {t}") };
+        request = request.header("authorization", value);
     }
     let request = match body {
         Some(b) => request.header("content-type", "application/json").body(Body::from(b.to_string())).unwrap(),
@@ -367,23 +370,114 @@ async fn workflow_on_cambridge_parcels(store: Arc<dyn Store>, backend: Backend, 
     assert!(illegal.body["message"].as_str().unwrap().contains("from `received` it may move to: in_review, withdrawn"));
     let r = call(&store, "POST", &path, Some(EDITOR), Some(go("reviewed", None))).await;
     assert_eq!((r.status, r.body["parameter"].as_str()), (StatusCode::BAD_REQUEST, Some("to")));
-    for to in
-        ["in_review", "supplement_requested", "supplement_received", "supplement_requested", "supplement_received"]
-    {
+    for to in ["in_review", "supplement_requested", "supplement_received", "supplement_requested"] {
         let r = call(&store, "POST", &path, Some(EDITOR), Some(go(to, None))).await;
         assert_eq!(r.status, StatusCode::OK, "{to}: {}", r.text);
         assert_eq!(r.body["stage"], to);
     }
+
+    // The applicant answers, by tracking code and secret: the documents are supplied.
+    let applicant = format!("Basic {}", base64_of(&format!("{code}:{secret}")));
+    let wrong = format!("Basic {}", base64_of(&format!("{code}:not-the-secret")));
+    let supplied = format!("/track/{code}/supplement");
+    let paid = format!("/track/{code}/payment");
+    let note = json!({ "note": "plans attached" });
+    assert_eq!(call(&store, "POST", &supplied, None, Some(note.clone())).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        call(&store, "POST", &supplied, Some(&wrong), Some(note.clone())).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // Staff do not answer for the applicant here; another dossier's applicant may not either.
+    assert_eq!(call(&store, "POST", &supplied, Some(EDITOR), Some(note.clone())).await.status, StatusCode::FORBIDDEN);
+    let second_code = second.body["tracking_code"].as_str().unwrap();
+    let second_secret = second.body["secret"].as_str().unwrap();
+    let other = format!("Basic {}", base64_of(&format!("{second_code}:{second_secret}")));
+    assert_eq!(call(&store, "POST", &supplied, Some(&other), Some(note.clone())).await.status, StatusCode::FORBIDDEN);
+    // Not waiting for a payment: 409 naming the stage.
+    let r = call(&store, "POST", &paid, Some(&applicant), Some(json!({ "reference": "TX-1" }))).await;
+    assert_eq!(
+        (r.status, r.body["current"].as_str()),
+        (StatusCode::CONFLICT, Some("supplement_requested")),
+        "{}",
+        r.text
+    );
+    assert!(r.body["message"].as_str().unwrap().contains("not waiting for a payment"), "{}", r.text);
+    let r = call(&store, "POST", &supplied, Some(&applicant), Some(json!({ "note": 3 }))).await;
+    assert_eq!((r.status, r.body["parameter"].as_str()), (StatusCode::BAD_REQUEST, Some("body")));
+    let t = call(&store, "GET", &format!("/track/{code}"), None, None).await;
+    assert_eq!(
+        (t.body["waiting_for"]["what"].as_str(), t.body["applicant_actions"].clone()),
+        (Some("documents"), json!(["supplement"]))
+    );
+    let r = call(&store, "POST", &supplied, Some(&applicant), Some(note.clone())).await;
+    assert_eq!((r.status, r.body["stage"].as_str()), (StatusCode::OK, Some("supplement_received")), "{}", r.text);
+    let r = call(&store, "POST", &supplied, Some(&applicant), Some(note.clone())).await;
+    assert_eq!((r.status, r.body["current"].as_str()), (StatusCode::CONFLICT, Some("supplement_received")));
+
+    // A payment during the review: a stated amount; a bad one, or one with another move, is 400.
+    let mut ask = go("payment_requested", None);
+    ask["amount"] = json!(-5);
+    let r = call(&store, "POST", &path, Some(EDITOR), Some(ask.clone())).await;
+    assert_eq!((r.status, r.body["parameter"].as_str()), (StatusCode::BAD_REQUEST, Some("amount")));
+    let mut stray = go("decided", Some("approved"));
+    stray["amount"] = json!(10);
+    let r = call(&store, "POST", &path, Some(EDITOR), Some(stray)).await;
+    assert_eq!((r.status, r.body["parameter"].as_str()), (StatusCode::BAD_REQUEST, Some("amount")));
+    ask["amount"] = json!(250.5);
+    let r = call(&store, "POST", &path, Some(EDITOR), Some(ask)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        (r.body["clock"]["paused"].as_bool(), r.body["allowed_transitions"].clone()),
+        (Some(true), json!(["payment_received", "withdrawn"]))
+    );
+    let t = call(&store, "GET", &format!("/track/{code}"), None, None).await;
+    assert_eq!(
+        (t.body["waiting_for"]["what"].as_str(), t.body["waiting_for"]["amount"].as_f64()),
+        (Some("payment"), Some(250.5))
+    );
+    let r = call(&store, "POST", &paid, Some(&applicant), Some(json!({ "reference": " " }))).await;
+    assert_eq!((r.status, r.body["parameter"].as_str()), (StatusCode::BAD_REQUEST, Some("reference")));
+    let r = call(&store, "POST", &paid, Some(&applicant), Some(json!({ "reference": "TX-2026-0042" }))).await;
+    assert_eq!((r.status, r.body["stage"].as_str()), (StatusCode::OK, Some("payment_received")), "{}", r.text);
+    assert_eq!(
+        r.body["allowed_transitions"],
+        json!(["supplement_requested", "payment_requested", "decided", "withdrawn"])
+    );
+
     let r = call(&store, "POST", &path, Some(EDITOR), Some(go("decided", None))).await;
     assert_eq!((r.status, r.body["parameter"].as_str()), (StatusCode::BAD_REQUEST, Some("decision")));
     let r = call(&store, "POST", &path, Some(EDITOR), Some(go("decided", Some("approved_with_conditions")))).await;
-    assert_eq!((r.status, r.body["allowed_transitions"].clone()), (StatusCode::OK, json!(["delivered"])));
+    assert_eq!(
+        (r.status, r.body["allowed_transitions"].clone()),
+        (StatusCode::OK, json!(["payment_requested", "delivered"]))
+    );
     let r = call(&store, "POST", &path, Some(EDITOR), Some(go("withdrawn", None))).await;
-    assert_eq!((r.status, r.body["allowed"].clone()), (StatusCode::CONFLICT, json!(["delivered"])));
+    assert_eq!(
+        (r.status, r.body["allowed"].clone()),
+        (StatusCode::CONFLICT, json!(["payment_requested", "delivered"]))
+    );
+    // A fee due before the result is handed over: the procedure's (BLU-01, 1,500) by default;
+    // paid, the dossier may only be delivered.
+    let r = call(&store, "POST", &path, Some(EDITOR), Some(go("payment_requested", None))).await;
+    assert_eq!(
+        (r.status, r.body["allowed_transitions"].clone()),
+        (StatusCode::OK, json!(["payment_received"])),
+        "{}",
+        r.text
+    );
+    assert_eq!((r.body["clock"]["stopped"].as_bool(), r.body["clock"]["paused"].as_bool()), (Some(true), Some(false)));
+    let t = call(&store, "GET", &format!("/track/{code}"), None, None).await;
+    assert_eq!(t.body["waiting_for"]["amount"].as_f64(), Some(1500.0));
+    assert_eq!(t.body["applicant_actions"], json!(["payment", "rating"]));
+    let r = call(&store, "POST", &path, Some(EDITOR), Some(go("delivered", None))).await;
+    assert_eq!((r.status, r.body["allowed"].clone()), (StatusCode::CONFLICT, json!(["payment_received"])));
+    let r =
+        call(&store, "POST", &paid, Some(&applicant), Some(json!({ "reference": "TX-2026-0043", "note": "by card" })))
+            .await;
+    assert_eq!((r.status, r.body["allowed_transitions"].clone()), (StatusCode::OK, json!(["delivered"])), "{}", r.text);
     assert_eq!(call(&store, "POST", &path, Some(ADMIN), Some(go("delivered", None))).await.status, StatusCode::OK);
     let r = call(&store, "POST", &path, Some(EDITOR), Some(go("in_review", None))).await;
     assert_eq!((r.status, r.body["allowed"].clone()), (StatusCode::CONFLICT, json!([])));
-    let second_code = second.body["tracking_code"].as_str().unwrap();
     let r = call(
         &store,
         "POST",
@@ -409,10 +503,21 @@ async fn workflow_on_cambridge_parcels(store: Arc<dyn Store>, backend: Backend, 
     assert_eq!(view.body["dossier"]["stage"], "delivered");
     assert_eq!(view.body["dossier"]["decision"], "approved_with_conditions");
     let history = view.body["history"].as_array().unwrap();
-    assert_eq!(history.len(), 1 + 7);
+    assert_eq!(history.len(), 1 + 11);
     assert_eq!(history[1]["actor"], "reviewer:a.moreau");
     assert_eq!(history[1]["note"], "to in_review");
-    assert_eq!(history[6]["note"], "approved_with_conditions: to decided");
+    assert_eq!(
+        (history[5]["actor"].as_str(), history[5]["note"].as_str()),
+        (Some("applicant"), Some("plans attached"))
+    );
+    assert_eq!(history[6]["note"], "payment due: 250.5: to payment_requested");
+    assert_eq!(
+        (history[7]["actor"].as_str(), history[7]["note"].as_str()),
+        (Some("applicant"), Some("payment reference: TX-2026-0042"))
+    );
+    assert_eq!(history[8]["note"], "approved_with_conditions: to decided");
+    assert_eq!(history[10]["note"], "payment reference: TX-2026-0043: by card");
+    assert!(history.iter().all(|e| e["hash"].as_str().is_some_and(|h| h.len() == 64)), "{history:?}");
     assert!(view.body["parcel_check"]["result"]["districts"].is_array());
     assert_eq!(call(&store, "GET", &format!("/dossiers/{code}"), None, None).await.status, StatusCode::UNAUTHORIZED);
     let rerun = call(&store, "POST", &format!("/dossiers/{code}/check"), Some(EDITOR), None).await;
@@ -429,7 +534,27 @@ async fn workflow_on_cambridge_parcels(store: Arc<dyn Store>, backend: Backend, 
     assert_eq!(t.body["stage"], "delivered");
     assert_eq!(t.body["centre"]["id"], "osc-city-hall");
     assert!(t.body["due_at"].is_string());
-    assert_eq!(t.body["stages"].as_array().map(Vec::len), Some(8));
+    assert_eq!(t.body["stages"].as_array().map(Vec::len), Some(12));
+    let whose: Vec<&str> =
+        t.body["stages"].as_array().unwrap().iter().map(|s| s["whose_days"].as_str().unwrap()).collect();
+    assert_eq!(
+        whose,
+        [
+            "city",
+            "city",
+            "applicant",
+            "city",
+            "applicant",
+            "city",
+            "applicant",
+            "city",
+            "stopped",
+            "stopped",
+            "stopped",
+            "stopped"
+        ]
+    );
+    assert_eq!((t.body["waiting_for"].clone(), t.body["applicant_actions"].clone()), (Value::Null, json!(["rating"])));
     let page = call_accepting(&store, "GET", &format!("/track/{code}"), None, None, "text/html").await;
     assert!(page.text.starts_with("<!doctype html>") && page.text.contains("delivered"), "{}", page.text);
     let hash = view.body.to_string(); // the reviewer's view has no hash either; check the store's row
@@ -449,9 +574,9 @@ async fn workflow_on_cambridge_parcels(store: Arc<dyn Store>, backend: Backend, 
 
     // --- Verification, then tampering with SQL behind urbis's back.
     let v = call(&store, "GET", &format!("/track/{code}/verify"), None, None).await;
-    assert_eq!((v.body["intact"].as_bool(), v.body["links"].as_u64()), (Some(true), Some(9)), "{}", v.text);
+    assert_eq!((v.body["intact"].as_bool(), v.body["links"].as_u64()), (Some(true), Some(13)), "{}", v.text);
     let audit = urbis_server::permits::verify_all(store.as_ref(), None).await.unwrap();
-    assert!(audit.broken.is_empty() && (audit.chains, audit.links) == (4, 9 + 2 + 1 + 1), "{audit:?}");
+    assert!(audit.broken.is_empty() && (audit.chains, audit.links) == (4, 13 + 2 + 1 + 1), "{audit:?}");
     let target = format!("{code}-03");
     let sql = "UPDATE permit_events SET note = 'nothing was missing' WHERE id = ";
     match &backend {
@@ -481,38 +606,17 @@ async fn workflow_on_cambridge_parcels(store: Arc<dyn Store>, backend: Backend, 
     assert_eq!(v.body["intact"], true);
 }
 
-fn at(s: &str) -> String {
-    format!("{s}.000Z")
-}
-
-/// A dossier whose history is written at chosen instants (the API records "now"), then read
-/// through the API at chosen instants: Cambridge's calendar (Veterans Day, 11 November 2026) and a
-/// supplement pause.
-async fn clock_with_holidays_and_pauses(store: Arc<dyn Store>, _backend: Backend, _dir: &Path) {
-    let procedure = domain::Procedure {
-        code: "TST-10".into(),
-        name: "Ten-day permit".into(),
-        category: "building and land use".into(),
-        processing_days: 10,
-        channels: vec!["online".into()],
-        ..Default::default()
-    };
-    store.create(LayerId::Procedures, &[domain::write("TST-10", None, &procedure)]).await.unwrap();
-    let id = "CB-TEST-0001";
+/// A dossier of the procedure TST-10 whose history is written at the given instants, each event
+/// sealed onto the chain as the API would.
+async fn write_history(store: &dyn Store, id: &str, steps: &[(&str, &str)]) {
     let mut dossier = domain::Dossier {
         tracking_code: id.into(),
         procedure_code: "TST-10".into(),
         applicant: Some(json!({ "name": "Clock Tester" })),
         stage: "received".into(),
-        received_at: at("2026-11-02T15:00:00"),
+        received_at: at(steps[0].0),
         ..Default::default()
     };
-    let steps = [
-        ("2026-11-02T15:00:00", "received"),
-        ("2026-11-03T15:00:00", "in_review"),
-        ("2026-11-05T15:00:00", "supplement_requested"),
-        ("2026-11-10T15:00:00", "supplement_received"),
-    ];
     let mut head: Option<HistoryHead> = None;
     for (i, (when, stage)) in steps.iter().enumerate() {
         dossier.stage = stage.to_string();
@@ -533,6 +637,47 @@ async fn clock_with_holidays_and_pauses(store: Arc<dyn Store>, _backend: Backend
         store.append_event(&df, &ef, head.as_ref()).await.unwrap();
         head = Some(HistoryHead { seq: e.seq, hash: e.hash.clone() });
     }
+}
+
+fn base64_of(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+fn at(s: &str) -> String {
+    format!("{s}.000Z")
+}
+
+/// A dossier whose history is written at chosen instants (the API records "now"), then read
+/// through the API at chosen instants: Cambridge's calendar (Veterans Day, 11 November 2026) and a
+/// supplement pause.
+async fn clock_with_holidays_and_pauses(store: Arc<dyn Store>, _backend: Backend, _dir: &Path) {
+    let procedure = domain::Procedure {
+        code: "TST-10".into(),
+        name: "Ten-day permit".into(),
+        category: "building and land use".into(),
+        processing_days: 10,
+        channels: vec!["online".into()],
+        ..Default::default()
+    };
+    store.create(LayerId::Procedures, &[domain::write("TST-10", None, &procedure)]).await.unwrap();
+    let id = "CB-TEST-0001";
+    write_history(
+        store.as_ref(),
+        id,
+        &[
+            ("2026-11-02T15:00:00", "received"),
+            ("2026-11-03T15:00:00", "in_review"),
+            ("2026-11-05T15:00:00", "supplement_requested"),
+            ("2026-11-10T15:00:00", "supplement_received"),
+        ],
+    )
+    .await;
+    let read_of = |id: &'static str, when: &str| {
+        let store = store.clone();
+        let uri = format!("/dossiers/{id}?at={}", at(when).replace(':', "%3A"));
+        async move { call(&store, "GET", &uri, Some(ADMIN), None).await.body }
+    };
     let read = |when: &str| {
         let store = store.clone();
         let uri = format!("/dossiers/{id}?at={}", at(when).replace(':', "%3A"));
@@ -541,6 +686,7 @@ async fn clock_with_holidays_and_pauses(store: Arc<dyn Store>, _backend: Backend
     // Thursday 12 November: the city's days are the 3rd, the 4th and 5th, and the 12th (the 11th
     // is Veterans Day); the 6th, 9th and 10th were the applicant's. Due Friday 20 November.
     let v = read("2026-11-12T20:00:00").await;
+    let v_first = v["clock"].clone();
     let c = &v["clock"];
     assert_eq!(
         (c["city_days"].as_i64(), c["applicant_days"].as_i64(), c["days_left"].as_i64()),
@@ -578,6 +724,93 @@ async fn clock_with_holidays_and_pauses(store: Arc<dyn Store>, _backend: Backend
     assert!(!t.text.contains("Clock Tester"));
     let bad = call(&store, "GET", &format!("/dossiers/{id}?at=yesterday"), Some(ADMIN), None).await;
     assert_eq!((bad.status, bad.body["parameter"].as_str()), (StatusCode::BAD_REQUEST, Some("at")));
+
+    // The same days waiting for a payment instead: the same figures, the applicant's days.
+    write_history(
+        store.as_ref(),
+        "CB-TEST-0002",
+        &[
+            ("2026-11-02T15:00:00", "received"),
+            ("2026-11-03T15:00:00", "in_review"),
+            ("2026-11-05T15:00:00", "payment_requested"),
+            ("2026-11-10T15:00:00", "payment_received"),
+        ],
+    )
+    .await;
+    let p = read_of("CB-TEST-0002", "2026-11-12T20:00:00").await;
+    for field in ["city_days", "applicant_days", "days_left", "due_date", "due_at", "status"] {
+        assert_eq!(p["clock"][field], v_first[field], "{field}: {p}");
+    }
+    assert_eq!(
+        (p["stages"][2]["stage"].as_str(), p["stages"][2]["owner"].as_str()),
+        (Some("payment_requested"), Some("applicant"))
+    );
+    assert_eq!(p["allowed_transitions"], json!(["supplement_requested", "payment_requested", "decided", "withdrawn"]));
+
+    // Both pauses, around Veterans Day: the city's days are the 3rd, 4th, 6th, 9th, 16th, 17th;
+    // the 5th (documents) and the 10th, 12th, 13th (payment) the applicant's; due Monday 23rd.
+    write_history(
+        store.as_ref(),
+        "CB-TEST-0003",
+        &[
+            ("2026-11-02T15:00:00", "received"),
+            ("2026-11-03T15:00:00", "in_review"),
+            ("2026-11-04T15:00:00", "supplement_requested"),
+            ("2026-11-05T15:00:00", "supplement_received"),
+            ("2026-11-09T15:00:00", "payment_requested"),
+            ("2026-11-13T15:00:00", "payment_received"),
+        ],
+    )
+    .await;
+    let b = read_of("CB-TEST-0003", "2026-11-17T20:00:00").await;
+    let c = &b["clock"];
+    assert_eq!(
+        (c["city_days"].as_i64(), c["applicant_days"].as_i64(), c["days_left"].as_i64(), c["due_date"].as_str()),
+        (Some(6), Some(4), Some(4), Some("2026-11-23")),
+        "{b}"
+    );
+    let owners: Vec<(&str, i64, &str)> = b["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["stage"].as_str().unwrap(), s["working_days"].as_i64().unwrap(), s["owner"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        owners,
+        [
+            ("received", 1, "city"),
+            ("in_review", 1, "city"),
+            ("supplement_requested", 1, "applicant"),
+            ("supplement_received", 2, "city"),
+            ("payment_requested", 3, "applicant"),
+            ("payment_received", 2, "city")
+        ]
+    );
+
+    // Waiting for a payment long after the days ran short: paused, neither at risk nor overdue.
+    write_history(
+        store.as_ref(),
+        "CB-TEST-0004",
+        &[
+            ("2026-11-02T15:00:00", "received"),
+            ("2026-11-03T15:00:00", "in_review"),
+            ("2026-11-13T15:00:00", "payment_requested"),
+        ],
+    )
+    .await;
+    let w = read_of("CB-TEST-0004", "2026-12-15T20:00:00").await;
+    let c = &w["clock"];
+    assert_eq!(
+        (c["paused"].as_bool(), c["status"].as_str(), c["city_days"].as_i64(), c["days_left"].as_i64()),
+        (Some(true), Some("on_time"), Some(8), Some(2)),
+        "{w}"
+    );
+    let t = call(&store, "GET", "/track/CB-TEST-0004", None, None).await;
+    assert_eq!(
+        (t.body["waiting_for"]["what"].as_str(), t.body["waiting_for"]["amount"].clone()),
+        (Some("payment"), Value::Null)
+    );
+
     // Every dossier is trackable: an unknown code is a clear 404.
     let missing = call(&store, "GET", "/track/CB-NOPE-NOPE", None, None).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);

@@ -2,8 +2,13 @@
 // GET /track/{code}: the procedure, the stage, the decision, the due date, the centre and the
 // history with whose working days each stage took. The API serves no personal data, and this
 // page shows only the fields named here.
+//
+// The applicant who types the dossier's secret sees the actions that apply now (as /track lists
+// them): "documents supplied" and "payment made" when the dossier waits for them, the 1–5 rating
+// once the result is out. The secret is sent as HTTP Basic with the tracking code, only with those
+// requests and /auth/me (which names no one); it is kept in this page's memory, never stored.
 
-import { escapeHtml, getJson } from "./common.js";
+import { apiRoot, escapeHtml, formatNumber, getJson } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 const STAGES = {
@@ -11,6 +16,8 @@ const STAGES = {
   in_review: "In review",
   supplement_requested: "Supplement requested from the applicant",
   supplement_received: "Supplement received",
+  payment_requested: "Payment requested from the applicant",
+  payment_received: "Payment received",
   decided: "Decided",
   delivered: "Result delivered",
   withdrawn: "Withdrawn",
@@ -31,7 +38,121 @@ function fact(term, html, id = "") {
   return `<dt>${escapeHtml(term)}</dt><dd${id ? ` id="${id}"` : ""}>${html}</dd>`;
 }
 
-async function track(code) {
+// The tracking code the secret was given for, and the secret (memory only).
+let signedIn = null;
+let current = null;
+
+function actionStatus(text, isError = false) {
+  const el = $("action-status");
+  el.textContent = text;
+  el.classList.toggle("error", isError);
+  el.setAttribute("role", isError ? "alert" : "status");
+}
+
+function basic(code, secret) {
+  const bytes = new TextEncoder().encode(`${code}:${secret}`);
+  return `Basic ${btoa(String.fromCharCode(...bytes))}`;
+}
+
+function showApplicant(t) {
+  current = t;
+  const w = t.waiting_for;
+  $("waiting").textContent = !w ? "" : w.what === "payment"
+    ? `The city waits for your payment${w.amount != null ? ` of ${formatNumber(w.amount, 2)}` : ""}; its clock stands still meanwhile.`
+    : "The city waits for documents from you; its clock stands still meanwhile.";
+  if (signedIn && signedIn.code !== t.tracking_code) signedIn = null;
+  $("secret-form").hidden = !!signedIn;
+  $("actions").hidden = !signedIn;
+  const actions = t.applicant_actions || [];
+  $("supplement-form").hidden = !actions.includes("supplement");
+  $("payment-form").hidden = !actions.includes("payment");
+  $("payment-amount").textContent = w && w.what === "payment" && w.amount != null ? `Amount due: ${formatNumber(w.amount, 2)}` : "";
+  $("rating-form").hidden = !actions.includes("rating");
+  $("no-actions").hidden = actions.length > 0;
+}
+
+async function post(path, body) {
+  const response = await fetch(apiRoot + path, {
+    method: "POST",
+    headers: { Accept: "application/json", "Content-Type": "application/json", Authorization: basic(signedIn.code, signedIn.secret) },
+    body: JSON.stringify(body),
+  });
+  let answer = null;
+  try {
+    answer = await response.json();
+  } catch {
+    // Not JSON: the status line says it.
+  }
+  if (!response.ok) {
+    const error = new Error((answer && answer.message) || `${response.status} ${response.statusText}`);
+    error.status = response.status;
+    throw error;
+  }
+  return answer;
+}
+
+async function act(path, body, done) {
+  actionStatus("Sending…");
+  try {
+    await post(`/track/${encodeURIComponent(current.tracking_code)}/${path}`, body);
+  } catch (e) {
+    if (e.status === 401 || e.status === 403) {
+      signedIn = null;
+      showApplicant(current);
+      actionStatus("The secret was not accepted. Type it again.", true);
+      $("secret").focus();
+    } else {
+      actionStatus(e.message, true);
+    }
+    return;
+  }
+  const code = current.tracking_code;
+  await track(code, true);
+  actionStatus(done);
+}
+
+$("secret-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const secret = $("secret").value.trim();
+  if (!secret || !current) return;
+  actionStatus("Checking the secret…");
+  try {
+    const me = await getJson("/auth/me", { headers: { Accept: "application/json", Authorization: basic(current.tracking_code, secret) } });
+    if (me.role !== "applicant") throw Object.assign(new Error("not the applicant"), { status: 403 });
+  } catch (err) {
+    actionStatus(err.status === 401 || err.status === 403 ? "This secret does not open this dossier." : `The secret could not be checked: ${err.message}`, true);
+    $("secret").focus();
+    return;
+  }
+  signedIn = { code: current.tracking_code, secret };
+  $("secret").value = "";
+  showApplicant(current);
+  actionStatus("");
+  const first = $("actions").querySelector("form:not([hidden]) textarea, form:not([hidden]) input");
+  if (first) first.focus();
+});
+
+$("supplement-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const note = $("supplement-note").value.trim();
+  act("supplement", note ? { note } : {}, "Thank you: the documents are recorded as supplied and the city's clock runs again.");
+});
+
+$("payment-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const reference = $("payment-reference").value.trim();
+  const note = $("payment-note").value.trim();
+  act("payment", note ? { reference, note } : { reference }, "Thank you: the payment is recorded.");
+});
+
+$("rating-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const chosen = $("rating-form").querySelector("input[name=rating]:checked");
+  if (!chosen) return;
+  act("rating", { rating: Number(chosen.value) }, `Thank you for your rating (${chosen.value} of 5).`);
+});
+
+async function track(code, keepFocus = false) {
   $("result").hidden = true;
   $("verify-result").textContent = "";
   status("Looking the dossier up…");
@@ -67,8 +188,9 @@ async function track(code) {
     .join("");
   $("result").hidden = false;
   $("verify").dataset.code = t.tracking_code;
+  showApplicant(t);
   status("");
-  $("result-title").focus();
+  if (!keepFocus) $("result-title").focus();
 }
 
 $("track-form").addEventListener("submit", (e) => {
