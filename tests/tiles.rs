@@ -9,6 +9,9 @@
 #[macro_use]
 mod support;
 
+#[path = "support/city.rs"]
+mod city;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -19,7 +22,6 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 use urbis_core::{Feature, LayerId};
-use urbis_import::{import_file, ImportOptions, Mapping, Silent};
 use urbis_store::Store;
 use urbis_tiles::Definitions;
 
@@ -35,32 +37,11 @@ on_both_stores!(
 /// The limit on any tile of parcels, zoning or roads.
 const MAX_TILE_BYTES: usize = 500 * 1024;
 
-fn samples(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-samples").join(rel)
-}
-
 /// Parcels, zoning districts and roads of the demo city, imported with the demo's mappings (the
 /// parcels without the derived assessor table: their code only).
 async fn load_cambridge(store: &dyn Store, dir: &Path) {
-    let files = [
-        ("cambridge/ASSESSING_ParcelsFY2014.topojson", None, LayerId::Parcels),
-        ("cambridge/CDD_ZoningDistricts.geojson", Some("zoning_districts.toml"), LayerId::ZoningDistricts),
-        ("cambridge/TRANS_Centerlines.geojson", Some("roads.toml"), LayerId::Roads),
-    ];
-    for (file, mapping, layer) in files {
-        let input = dir.join(Path::new(file).file_name().unwrap());
-        std::fs::copy(samples(file), &input).unwrap();
-        let mut options = ImportOptions::new(layer);
-        match mapping {
-            Some(m) => options.mapping = Mapping::from_toml_file(&samples("mappings").join(m)).unwrap(),
-            None => {
-                options.mapping.fields.insert("code".into(), "ML".into());
-            }
-        }
-        options.skip_invalid = true;
-        options.make_valid = layer != LayerId::Roads;
-        let s = import_file(store, &input, &options, &Silent).await.unwrap();
-        assert!(s.written > 200, "{file}: {s:?}");
+    for s in city::import_samples(store, dir, &city::MAP_LAYERS).await {
+        assert!(s.written > 200, "{s:?}");
     }
 }
 
@@ -279,7 +260,7 @@ async fn cambridge_tiles_decode_and_hold_what_the_source_says(store: Arc<dyn Sto
 
     // A zoning district known from the source file: a point inside it, the tile it falls in by the
     // textbook formula, the decoded district of that code whose polygon holds the point.
-    let text = std::fs::read_to_string(samples("cambridge/CDD_ZoningDistricts.geojson")).unwrap();
+    let text = std::fs::read_to_string(city::samples("cambridge/CDD_ZoningDistricts.geojson")).unwrap();
     let source: geojson::FeatureCollection = text.parse().unwrap();
     // All the tiles first, then one run of the decoder for all of them.
     let mut wanted = vec![];
@@ -576,18 +557,7 @@ fn decoded_ids(dir: &Path, tag: &str, tiles: &[&Fetched]) -> Vec<std::collection
 /// Zoning districts and roads of the demo city (the parcels are left out: slower to import, and
 /// the filter works the same on every layer).
 async fn load_zoning_and_roads(store: &dyn Store, dir: &Path) {
-    for (file, mapping, layer) in [
-        ("cambridge/CDD_ZoningDistricts.geojson", "zoning_districts.toml", LayerId::ZoningDistricts),
-        ("cambridge/TRANS_Centerlines.geojson", "roads.toml", LayerId::Roads),
-    ] {
-        let input = dir.join(Path::new(file).file_name().unwrap());
-        std::fs::copy(samples(file), &input).unwrap();
-        let mut options = ImportOptions::new(layer);
-        options.mapping = Mapping::from_toml_file(&samples("mappings").join(mapping)).unwrap();
-        options.skip_invalid = true;
-        options.make_valid = layer != LayerId::Roads;
-        import_file(store, &input, &options, &Silent).await.unwrap();
-    }
+    city::import_samples(store, dir, &city::MAP_LAYERS[1..]).await;
 }
 
 /// Percent-encodes a query value.
