@@ -10,22 +10,26 @@
 //! builds, so every test that calls it fails), `policy::tests` checks that every `.route("…")` of
 //! the crate has a row, and this test panics on a row it has no request for.
 //!
-//! Also: logins (argon2 passwords, generic refusals, disabled accounts, sessions ended with them),
+//! Also: logins (argon2 passwords, generic refusals, disabled accounts, sessions ended with them,
+//! five failures a minute per user name and per client address),
 //! applicants by tracking code and secret, counter intake by reviewers, the users' table.
 
 #[macro_use]
 mod support;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use base64::Engine;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
+use urbis_core::permits::Stage;
 use urbis_core::{Feature, LayerId};
 use urbis_import::{import_file, ImportOptions, Mapping, Silent};
 use urbis_server::auth::{hash_password, Auth, Role};
@@ -379,22 +383,20 @@ async fn request_for(city: &City, rule: &Rule, n: usize) -> Call {
         },
         ("GET", "/track/{code}") => get(format!("/track/{d}")),
         ("GET", "/track/{code}/verify") => get(format!("/track/{d}/verify")),
+        // The applicant's answers and rating: the dossier is first brought (as its centre's
+        // reviewer would) to the stage that waits for them, before every call, so that the
+        // applicant's call can succeed; the others are refused before the dossier is looked at.
+        ("POST", "/track/{code}/supplement") => {
+            bring_to(city, Stage::SupplementRequested).await;
+            with_json(format!("/track/{d}/supplement"), "application/json", json!({ "note": "plans" }))
+        }
+        ("POST", "/track/{code}/payment") => {
+            bring_to(city, Stage::PaymentRequested).await;
+            with_json(format!("/track/{d}/payment"), "application/json", json!({ "reference": format!("TX-{n}") }))
+        }
         ("POST", "/track/{code}/rating") => {
-            // The rating follows the result: the dossier is decided first (as its centre's
-            // reviewer would), once; only its applicant's call may then rate it.
-            let stage = city.call(Caller::Admin, "GET", &format!("/dossiers/{d}"), None).await.json()["dossier"]
-                ["stage"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            if stage == "received" {
-                for step in [json!({ "to": "in_review" }), json!({ "to": "decided", "decision": "approved" })] {
-                    let a = city
-                        .call(Caller::ReviewerHere, "POST", &format!("/dossiers/{d}/transitions"), Some(step))
-                        .await;
-                    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
-                }
-            }
+            // Once, after the result.
+            bring_to(city, Stage::Decided).await;
             with_json(format!("/track/{d}/rating"), "application/json", json!({ "rating": 4 }))
         }
         ("GET", "/dossiers") => get("/dossiers"),
@@ -432,6 +434,42 @@ async fn request_for(city: &City, rule: &Rule, n: usize) -> Call {
         ("GET", "/map/") => get("/map/"),
         ("GET", "/map/{*path}") => get("/map/common.css"),
         (method, path) => panic!("the role matrix has no request for {method} {path}: add one to tests/roles.rs"),
+    }
+}
+
+/// Moves the test's dossier, as its centre's reviewer, by the shortest legal path to `target`
+/// (before any decision; a dossier decided already stays so).
+async fn bring_to(city: &City, target: Stage) {
+    let d = &city.dossier;
+    let view = city.call(Caller::Admin, "GET", &format!("/dossiers/{d}"), None).await.json();
+    let current: Stage = view["dossier"]["stage"].as_str().unwrap().parse().unwrap();
+    if current == target || view["dossier"]["decision"].is_string() {
+        return;
+    }
+    // Breadth first over the machine's moves.
+    let mut previous: std::collections::HashMap<Stage, Stage> = Default::default();
+    let mut queue = std::collections::VecDeque::from([current]);
+    while let Some(s) = queue.pop_front() {
+        for next in s.allowed_next_when(false) {
+            if *next != current && !previous.contains_key(next) {
+                previous.insert(*next, s);
+                queue.push_back(*next);
+            }
+        }
+    }
+    let mut path = vec![target];
+    while let Some(p) = previous.get(path.last().unwrap()).filter(|p| **p != current) {
+        path.push(*p);
+    }
+    for step in path.into_iter().rev() {
+        let mut body = json!({ "to": step.name() });
+        match step {
+            Stage::Decided => body["decision"] = json!("approved"),
+            Stage::PaymentRequested => body["amount"] = json!(80),
+            _ => {}
+        }
+        let a = city.call(Caller::ReviewerHere, "POST", &format!("/dossiers/{d}/transitions"), Some(body)).await;
+        assert_eq!(a.status, StatusCode::OK, "to {step}: {}", a.text());
     }
 }
 
@@ -532,6 +570,29 @@ async fn role_matrix(store: Arc<dyn Store>, dir: &Path) {
         let a = city.call(Caller::Applicant, "POST", &format!("/track/{d}/rating"), Some(bad.clone())).await;
         assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad}: {}", a.text());
     }
+    // The applicant's answers are in the dossier's hash-chained history, by `applicant`; once
+    // decided, the dossier waits for no documents: 409 naming its stage.
+    let view = city.call(Caller::Admin, "GET", &format!("/dossiers/{d}"), None).await.json();
+    let answers: Vec<(&str, &str)> = view["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == "applicant")
+        .map(|e| (e["stage"].as_str().unwrap(), e["note"].as_str().unwrap_or_default()))
+        .collect();
+    assert_eq!(answers, [("supplement_received", "plans"), ("payment_received", answers[1].1)], "{view}");
+    assert!(answers[1].1.starts_with("payment reference: TX-"), "{answers:?}");
+    let verified = city.call(Caller::Anonymous, "GET", &format!("/track/{d}/verify"), None).await.json();
+    assert_eq!(verified["intact"], true, "{verified}");
+    let late = city.call(Caller::Applicant, "POST", &format!("/track/{d}/supplement"), Some(json!({}))).await;
+    assert_eq!(
+        (late.status, late.json()["current"].clone()),
+        (StatusCode::CONFLICT, json!("decided")),
+        "{}",
+        late.text()
+    );
+    assert!(late.text().contains("not waiting for documents"), "{}", late.text());
+
     // Before the result, a rating is refused with the stage named.
     let (fresh, secret) = city.file(CENTRE).await;
     let early = city
@@ -731,4 +792,56 @@ async fn logins_and_accounts(store: Arc<dyn Store>, dir: &Path) {
     let one = store.get_user("reviewer-here").await.unwrap().unwrap();
     assert_eq!(one, users[1]);
     assert!(store.get_user("nobody").await.unwrap().is_none());
+
+    login_rate_limit(&city).await;
+}
+
+/// A login from a client address (as `axum::serve` with the connect info passes it).
+async fn login_from(city: &City, address: &str, user: &str, password: &str) -> (StatusCode, Option<u64>, Value) {
+    let body = json!({ "user": user, "password": password }).to_string();
+    let request = Request::builder()
+        .method("POST")
+        .uri("/auth/login")
+        .header("content-type", "application/json")
+        .extension(ConnectInfo(address.parse::<SocketAddr>().unwrap()))
+        .body(Body::from(body))
+        .unwrap();
+    let response = city.router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let retry = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, retry, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// Five failed logins a minute per user name and per client address, then 429 with Retry-After,
+/// even for the right password; other names and addresses are not held up.
+async fn login_rate_limit(city: &City) {
+    let limit = urbis_server::auth::LOGIN_FAILURES;
+    // Per user name: failures from five addresses.
+    for i in 0..limit {
+        let (status, _, _) = login_from(city, &format!("198.51.100.{i}:4000"), "admin-one", "wrong-password").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "failure {i}");
+    }
+    let (status, retry, body) = login_from(city, "198.51.100.99:4000", "admin-one", ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(retry.is_some_and(|s| (1..=60).contains(&s)), "Retry-After: {retry:?}");
+    assert_eq!(body["code"], "too_many_requests");
+    assert!(body["message"].as_str().unwrap().contains("too many failed logins"), "{body}");
+    // Another account is not held up by them.
+    let (status, _, body) = login_from(city, "198.51.100.99:4000", "reviewer-here", REVIEWER_PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Per address: five names tried from one address; a sixth name from it is refused, from
+    // another address it is answered (401: no such account).
+    for i in 0..limit {
+        let (status, _, _) = login_from(city, "203.0.113.7:5000", &format!("guess-{i}"), "password").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "guess {i}");
+    }
+    let (status, retry, _) = login_from(city, "203.0.113.7:5001", "guess-new", "password").await;
+    assert_eq!((status, retry.is_some()), (StatusCode::TOO_MANY_REQUESTS, true));
+    let (status, _, _) = login_from(city, "203.0.113.8:5000", "guess-new", "password").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The right password of an account not held up, from the address that is: refused too.
+    let (status, _, _) = login_from(city, "203.0.113.7:5002", "reviewer-here", REVIEWER_PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 }

@@ -131,7 +131,6 @@ pub const POLICY: &[Rule] = &[
     dossier("POST", "/dossiers/{id}/check", DOSSIER_WORKERS, NONE),
     public("GET", "/track/{code}"),
     public("GET", "/track/{code}/verify"),
-    dossier("POST", "/track/{code}/rating", &[Applicant], NONE),
     noted(
         dossier("POST", "/track/{code}/supplement", &[Applicant], NONE),
         "its applicant: the documents asked for are supplied (409 unless supplement_requested)",
@@ -140,6 +139,7 @@ pub const POLICY: &[Rule] = &[
         dossier("POST", "/track/{code}/payment", &[Applicant], NONE),
         "its applicant: the payment asked for is made (409 unless payment_requested)",
     ),
+    dossier("POST", "/track/{code}/rating", &[Applicant], NONE),
     // queue.rs: the reviewers' queue (no personal data).
     only("GET", "/dossiers", DOSSIER_WORKERS),
     // open311.rs: GeoReport v2. GETs never show personal data.
