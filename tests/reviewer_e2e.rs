@@ -4,8 +4,9 @@
 //! check, moves it to a decision with the buttons the page offers (a second, stale tab's move is
 //! refused, naming the new stage and the allowed moves); the public tracking page
 //! (web/track.html) then shows the new stage and nothing of the applicant, in its text or in any
-//! response. Afterwards the API agrees: the dossier is decided, its hash chain intact, its public
-//! record free of personal data. Screenshots of the dossier page and of the dashboard go to
+//! response; the applicant of another dossier, decided meanwhile, rates the service there with
+//! the secret. Afterwards the API agrees: the dossier is decided, its hash chain intact, its public
+//! record free of personal data, the rating kept. Screenshots of the dossier page and of the dashboard go to
 //! `<target>/tmp/reviewer_e2e/<store>/`.
 //!
 //! Needs what `tests/install-deps.sh` installs: Debian's chromium and fonts-dejavu-core, Node.js,
@@ -110,7 +111,10 @@ fn a_reviewer_decides_the_most_urgent_dossier(postgis: bool) {
 
     let artefacts = chromium::artefacts("reviewer_e2e", postgis);
     let summary = chromium::run_script("reviewer.mjs", &[base, &artefacts, &REVIEWER, &PASSWORD]);
-    chromium::assert_screenshots(&artefacts, &["dossier.png", "dossier-phone.png", "tracking.png", "dashboard.png"]);
+    chromium::assert_screenshots(
+        &artefacts,
+        &["dossier.png", "dossier-phone.png", "tracking.png", "rating.png", "dashboard.png"],
+    );
 
     // The API agrees with what the browser did.
     let id = summary["dossier"]["id"].as_str().unwrap();
@@ -127,7 +131,7 @@ fn a_reviewer_decides_the_most_urgent_dossier(postgis: bool) {
     let dossier = json_of(&text);
     assert_eq!(dossier["dossier"]["stage"], "decided", "{dossier}");
     assert_eq!(dossier["dossier"]["decision"], "approved_with_conditions", "{dossier}");
-    assert_eq!(dossier["allowed_transitions"], json!(["delivered"]), "{dossier}");
+    assert_eq!(dossier["allowed_transitions"], json!(["payment_requested", "delivered"]), "{dossier}");
     assert!(dossier["parcel_check"]["result"]["districts"].as_array().is_some_and(|d| !d.is_empty()), "{dossier}");
     let name = dossier["dossier"]["applicant"]["name"].as_str().unwrap().to_string();
     let (status, text) = call(reqwest::Method::GET, &format!("{base}/track/{code}"), None, None);
@@ -139,5 +143,10 @@ fn a_reviewer_decides_the_most_urgent_dossier(postgis: bool) {
     // It left the reviewer's queue (open dossiers only).
     let (_, text) = call(reqwest::Method::GET, &format!("{base}/dossiers?limit=1000"), Some(&token), None);
     assert!(!json_of(&text)["dossiers"].as_array().unwrap().iter().any(|d| d["id"] == id), "still queued");
+    // The applicant's rating given on the tracking page is the dossier's, for the dashboard.
+    let rated = summary["rating"]["tracking_code"].as_str().unwrap();
+    let (status, text) = call(reqwest::Method::GET, &format!("{base}/collections/permits/items/{rated}"), None, None);
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(json_of(&text)["properties"]["satisfaction"], 5, "{text}");
     eprintln!("reviewer in Chromium: {summary}; screenshots in {}", artefacts.display());
 }

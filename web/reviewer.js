@@ -2,7 +2,8 @@
 // and sent as a bearer token), the queue of open dossiers most urgent first (GET /dossiers) with
 // filters (a reviewer's own centres by default), and a dossier (GET /dossiers/{id}): its parcels
 // on the map, the parcel check, the history with whose days they were, and a button for each move
-// the stage machine allows (POST /dossiers/{id}/transitions). The view is in the URL's hash:
+// the stage machine allows (POST /dossiers/{id}/transitions; a payment request with its amount,
+// the procedure's fee by default). The view is in the URL's hash:
 // `#queue?…filters` or `#dossier=ID`.
 
 import * as maplibregl from "./vendor/maplibre-gl/maplibre-gl.mjs";
@@ -17,6 +18,8 @@ const STAGE_WORDS = {
   in_review: "In review",
   supplement_requested: "Supplement requested",
   supplement_received: "Supplement received",
+  payment_requested: "Payment requested",
+  payment_received: "Payment received",
   decided: "Decided",
   delivered: "Result delivered",
   withdrawn: "Withdrawn",
@@ -323,6 +326,7 @@ function renderFacts(d) {
   $("facts").innerHTML = [
     fact("Status", c ? `${chip(statusColour(c.status), c.status)}${c.paused ? " waiting for the applicant" : ""}` : "No clock"),
     fact("Due", c ? `${escapeHtml(c.due_date)} (${escapeHtml(c.days_left)} working days left of ${escapeHtml(c.processing_days)})` : escapeHtml(dateOf(x.due_at))),
+    ...(d.payment_due ? [fact("Payment due", `${escapeHtml(formatNumber(d.payment_due.amount, 2))}, asked ${escapeHtml(when(d.payment_due.requested_at))}`)] : []),
     fact("Days used", c ? `${escapeHtml(c.city_days)} the city's, ${escapeHtml(c.applicant_days)} the applicant's` : "—"),
     fact("Stage", `<span id="dossier-stage">${escapeHtml(stageWord(x.stage))}</span>${x.decision ? ` (${escapeHtml(x.decision.replaceAll("_", " "))})` : ""}`),
     fact("Procedure", escapeHtml(d.procedure ? `${d.procedure.name} (${d.procedure.code})` : x.procedure_code)),
@@ -356,8 +360,10 @@ function renderHistory(d) {
 function renderTransitions(d) {
   const allowed = d.allowed_transitions || [];
   $("decision-box").hidden = !allowed.includes("decided");
+  $("amount-box").hidden = !allowed.includes("payment_requested");
+  $("transition-amount").placeholder = d.procedure && d.procedure.fee != null ? String(d.procedure.fee) : "";
   $("transitions").innerHTML = allowed.length
-    ? allowed.map((s) => `<button type="button" data-to="${escapeHtml(s)}"${s === "withdrawn" ? ' class="secondary"' : ""}>${escapeHtml(s === "decided" ? "Record the decision" : `Move to “${stageWord(s)}”`)}</button>`).join("")
+    ? allowed.map((s) => `<button type="button" data-to="${escapeHtml(s)}"${s === "withdrawn" ? ' class="secondary"' : ""}>${escapeHtml(s === "decided" ? "Record the decision" : s === "payment_requested" ? "Ask the applicant to pay" : `Move to “${stageWord(s)}”`)}</button>`).join("")
     : `<p class="muted">No further move: this dossier is ${escapeHtml(stageWord(d.dossier.stage).toLowerCase())}.</p>`;
 }
 
@@ -455,6 +461,8 @@ $("transitions").addEventListener("click", async (e) => {
   const note = $("transition-note").value.trim();
   if (note) body.note = note;
   if (to === "decided") body.decision = $("transition-decision").value;
+  const amount = $("transition-amount").value.trim();
+  if (to === "payment_requested" && amount) body.amount = Number(amount);
   const s = session();
   if (s && s.user) body.actor = s.user;
   for (const b of $("transitions").querySelectorAll("button")) b.disabled = true;
@@ -462,6 +470,7 @@ $("transitions").addEventListener("click", async (e) => {
   try {
     const r = await api(`/dossiers/${encodeURIComponent(current.id)}/transitions`, { method: "POST", body });
     $("transition-note").value = "";
+    $("transition-amount").value = "";
     await openDossier(current.id);
     status(`Moved to “${stageWord(r.stage)}”.`, false, "transition-status");
   } catch (err) {

@@ -8,14 +8,15 @@
 // shows with the API's stored check, moves it through the buttons the page offers (exactly the
 // stage machine's allowed moves) to a decision; then, in a fresh browser context with no session,
 // the public tracking page (/map/track.html) for that code shows the new stage, and neither the
-// page's text nor any response it received holds the applicant's personal data. Screenshots of
+// page's text nor any response it received holds the applicant's personal data; an applicant who
+// types the secret of a dossier decided meanwhile rates the service there (1-5). Screenshots of
 // the dossier page (desk and phone) and of the dashboard (/map/dashboard.html) go to the
 // artefacts folder. Prints a JSON summary; exits 1 with the reason on the first failure.
 // CHROMIUM overrides the browser.
 
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { launch } from "./browser.mjs";
 
 const [base, artefacts, user, password] = process.argv.slice(2);
 if (!base || !artefacts || !user || !password) {
@@ -83,10 +84,7 @@ async function unnamedControls(page) {
   );
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist"],
-});
+const browser = await launch();
 const summary = {};
 try {
   // --- Sign in, with the keyboard --------------------------------------------------------------
@@ -196,7 +194,7 @@ try {
   await phone.waitForFunction(() => /^Not moved/.test(document.getElementById("transition-status").textContent));
   const refusal = await phone.locator("#transition-status").innerText();
   check(/`decided`/.test(refusal) && /delivered/.test(refusal), `the refusal does not name the stage and the allowed moves: "${refusal}"`);
-  await phone.waitForFunction(() => [...document.querySelectorAll("#transitions button")].map((b) => b.dataset.to).join() === "delivered");
+  await phone.waitForFunction(() => [...document.querySelectorAll("#transitions button")].map((b) => b.dataset.to).join() === "payment_requested,delivered");
   check((await phone.locator("#dossier-stage").innerText()) === "Decided", "the phone does not show the stage after the refusal");
   summary.refused = refusal;
   await idle(phone);
@@ -250,6 +248,59 @@ try {
   check(trackUnnamed.length === 0, `controls without a name:\n${trackUnnamed.join("\n")}`);
   summary.tracking = { stage: stageShown, verified, responses: bodies.length, personal_fields_checked: secrets.length };
   await track.screenshot({ path: join(artefacts, "tracking.png") });
+
+  // --- An applicant rates the service on the tracking page once the result is out ----------------
+  // A dossier of the same procedure on the same parcels, filed for the test (its secret is
+  // known only to whoever filed it) and decided through the API by the reviewer.
+  const procedure = await api(`/procedures/${encodeURIComponent(after.dossier.procedure_code)}`, session.token);
+  const channels = procedure.channels || [];
+  const channel = !channels.length || channels.includes("online") ? "online" : channels[0];
+  const rater = { name: "Ottoline Ratingtest", email: "ottoline.ratingtest@example.invalid" };
+  const json = (body) => ({ method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  const filed = await api("/dossiers", session.token, json({ procedure_code: procedure.code, parcels: after.dossier.parcel_codes,
+    channel, centre_id: after.dossier.centre_id, applicant: rater }));
+  for (const step of [{ to: "in_review" }, { to: "decided", decision: "approved" }]) {
+    await api(`/dossiers/${encodeURIComponent(filed.tracking_code)}/transitions`, session.token, json(step));
+  }
+  const rate = await publicContext.newPage();
+  const rateProblems = [];
+  watch(rate, rateProblems);
+  const rateBodies = [];
+  rate.on("response", async (r) => {
+    try {
+      rateBodies.push({ url: r.url(), text: await r.text() });
+    } catch {
+      // A body that is gone: nothing to read.
+    }
+  });
+  await rate.goto(`${base}/map/track.html#${encodeURIComponent(filed.tracking_code)}`);
+  await rate.waitForFunction(() => !document.getElementById("result").hidden);
+  check(await rate.locator("#rating-form").isHidden(), "the rating form is shown before the secret");
+  await rate.getByLabel("The secret you received when you filed").fill(filed.secret);
+  await rate.getByRole("button", { name: "Show my actions" }).click();
+  await rate.waitForSelector("#rating-form:not([hidden])");
+  check(await rate.locator("#supplement-form").isHidden() && await rate.locator("#payment-form").isHidden(), "actions that do not apply are offered");
+  await rate.getByLabel("5", { exact: true }).check();
+  await rate.getByRole("button", { name: "Rate the service" }).click();
+  await rate.waitForFunction(() => {
+    const said = document.getElementById("action-status").textContent;
+    return said !== "" && !said.startsWith("Sending");
+  });
+  const thanked = await rate.locator("#action-status").innerText();
+  check(thanked.startsWith("Thank you for your rating (5 of 5)"), `the rating was not taken: "${thanked}"`);
+  check(await rate.locator("#rating-form").isHidden(), "the rating form is still offered after the rating");
+  const record = await (await fetch(`${base}/track/${encodeURIComponent(filed.tracking_code)}`)).json();
+  check(JSON.stringify(record.applicant_actions) === "[]", `after the rating, /track offers ${JSON.stringify(record.applicant_actions)}`);
+  const rateText = await rate.evaluate(() => document.body.innerText);
+  for (const s of [rater.name, rater.email, filed.secret]) {
+    check(!rateText.includes(s), `the tracking page shows "${s}" to the applicant`);
+    for (const b of rateBodies) check(!b.text.includes(s), `${b.url} sent "${s}" to the tracking page`);
+  }
+  check(rateProblems.length === 0, `problems on the tracking page while rating:\n${rateProblems.join("\n")}`);
+  const rateUnnamed = await unnamedControls(rate);
+  check(rateUnnamed.length === 0, `controls without a name:\n${rateUnnamed.join("\n")}`);
+  summary.rating = { tracking_code: filed.tracking_code, rated: 5, said: thanked };
+  await rate.screenshot({ path: join(artefacts, "rating.png") });
 
   // --- The dashboard, for the leadership -----------------------------------------------------
   const board = await publicContext.newPage({ viewport: { width: 1280, height: 900 } });
