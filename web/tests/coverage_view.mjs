@@ -12,59 +12,15 @@
 // analysis under the map. Saves screenshots to the artefacts folder and prints a JSON summary;
 // exits 1 with the reason on the first failure. CHROMIUM overrides the browser.
 
-import { mkdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { check, idle, launch, scriptArguments, TIMEOUT_MS, watch } from "./browser.mjs";
 
-const [base, artefacts, reportFile] = process.argv.slice(2);
-if (!base || !artefacts) {
-  console.error("usage: node tests/coverage_view.mjs BASE_URL ARTEFACTS_DIR");
-  process.exit(2);
-}
-mkdirSync(artefacts, { recursive: true });
-
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-// How long any one step may take (generous: CI runs the other tests on the same two cores).
-const TIMEOUT_MS = 60_000;
+const [base, artefacts, reportFile] = scriptArguments("node tests/coverage_view.mjs BASE_URL ARTEFACTS_DIR [REPORT_JSON]", 2);
 
 // The request the form is filled with, as the API takes it.
 const FORM = { mode: "walk", minutes: "10", km: "1", cutoffs: "5, 10", suggest: "2" };
 const REQUEST = { mode: "walk", coverage: { minutes: 10, km: 1 }, cutoffs_min: [5, 10], suggest: 2, exact: false };
-
-async function idle(page) {
-  await page.waitForFunction(() => window.urbisMap && window.urbisMap.loaded && window.urbisMap.isStyleLoaded(), null);
-  await page.evaluate(
-    (ms) =>
-      new Promise((resolve, reject) => {
-        const map = window.urbisMap;
-        const timer = setTimeout(() => reject(new Error(`the map was not idle after ${ms} ms`)), ms);
-        map.once("idle", () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        map.triggerRepaint();
-      }),
-    TIMEOUT_MS,
-  );
-}
-
-/** Problems the page ran into: failed requests, errors in the console. `expected` statuses pass. */
-function watch(page, problems, expected = new Set()) {
-  page.setDefaultTimeout(TIMEOUT_MS);
-  page.on("response", (r) => {
-    if (r.status() >= 400 && !expected.has(r.status())) problems.push(`${r.status()} ${r.url()}`);
-  });
-  page.on("requestfailed", (r) => {
-    if (r.failure()?.errorText !== "net::ERR_ABORTED") problems.push(`failed ${r.url()}: ${r.failure()?.errorText}`);
-  });
-  page.on("console", (m) => {
-    if (m.type() === "error" && !/the server responded with a status of 400/.test(m.text())) problems.push(`console: ${m.text()}`);
-  });
-  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-}
 
 /** The same request through the API alone: the job's report. */
 async function apiReport(request) {
@@ -148,10 +104,10 @@ function compare(shown, report) {
   });
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist"],
-});
+// The page logs the 400 of a refused value; the test checks that refusal itself.
+const allowedConsole = (text) => /the server responded with a status of 400/.test(text);
+
+const browser = await launch();
 const summary = {};
 try {
   // The independent run first (every job reads the store afresh).
@@ -163,7 +119,7 @@ try {
   // --- A desktop screen ------------------------------------------------------------------------
   const problems = [];
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  watch(page, problems, new Set([400]));
+  watch(page, problems, { expected: new Set([400]), allowedConsole });
   await page.goto(`${base}/map/coverage.html`);
   await idle(page);
 
@@ -252,7 +208,7 @@ try {
   // --- A phone: the analysis under the map, nothing wider than the screen ---------------------
   const phoneProblems = [];
   const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
-  watch(phone, phoneProblems);
+  watch(phone, phoneProblems, { allowedConsole });
   await phone.goto(`${base}/map/coverage.html`);
   await idle(phone);
   const mapBox = await phone.locator("#map").boundingBox();

@@ -10,66 +10,15 @@
 // screenshots to the artefacts folder and prints a JSON summary; exits 1 with the reason on the
 // first failure. CHROMIUM overrides the browser (default /usr/bin/chromium).
 
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { check, idle, launch, scriptArguments, watch } from "./browser.mjs";
 
-const [base, artefacts] = process.argv.slice(2);
-if (!base || !artefacts) {
-  console.error("usage: node tests/zoning_map.mjs BASE_URL ARTEFACTS_DIR");
-  process.exit(2);
-}
-mkdirSync(artefacts, { recursive: true });
-
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-// How long any one step may take (generous: CI runs the other tests on the same two cores).
-const TIMEOUT_MS = 60_000;
+const [base, artefacts] = scriptArguments("node tests/zoning_map.mjs BASE_URL ARTEFACTS_DIR", 2);
 
 // A view over central Cambridge (between Harvard and Central Squares) where parcels are drawn.
 const VIEW = "16/42.3702/-71.1105";
 
-/** Waits for the map's next `idle` (everything loaded and drawn). */
-async function idle(page) {
-  await page.waitForFunction(() => window.urbisMap && window.urbisMap.isStyleLoaded && window.urbisMap.isStyleLoaded(), null);
-  await page.evaluate(
-    (ms) =>
-      new Promise((resolve, reject) => {
-        const map = window.urbisMap;
-        const timer = setTimeout(() => reject(new Error(`the map was not idle after ${ms} ms`)), ms);
-        map.once("idle", () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        map.triggerRepaint();
-      }),
-    TIMEOUT_MS,
-  );
-}
-
-/** Problems the page ran into: failed requests to urbis, and errors in the console. */
-function watch(page, problems) {
-  page.setDefaultTimeout(TIMEOUT_MS);
-  page.on("response", (r) => {
-    if (r.status() >= 400) problems.push(`${r.status()} ${r.url()}`);
-  });
-  page.on("requestfailed", (r) => {
-    // MapLibre cancels the tiles it no longer needs when the view moves on.
-    if (r.failure()?.errorText !== "net::ERR_ABORTED") problems.push(`failed ${r.url()}: ${r.failure()?.errorText}`);
-  });
-  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-  page.on("console", (m) => {
-    if (m.type() === "error") problems.push(`console: ${m.text()}`);
-  });
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  // WebGL without a GPU: SwiftShader.
-  args: ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist"],
-});
+const browser = await launch();
 const summary = {};
 try {
   // --- A desktop screen ------------------------------------------------------------------------
