@@ -27,7 +27,7 @@ use std::time::Instant;
 use geo::Point;
 use rayon::prelude::*;
 use urbis_analysis::coverage::CoverageOptions;
-use urbis_analysis::isochrone::isochrones;
+use urbis_analysis::isochrone::{isochrones, isochrones_profiled, IsochroneStages};
 use urbis_analysis::paths::{nearest_centres, Direction, Metric, Seed};
 use urbis_analysis::snap::EdgeIndex;
 use urbis_analysis::{NetworkOptions, RoadNetwork, Speeds, TravelMode};
@@ -137,11 +137,18 @@ async fn main() -> anyhow::Result<()> {
     let mut iso_one = vec![];
     let mut iso_all = vec![];
     let mut summary = (0usize, 0usize, 0.0f64);
-    let pool1 = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+    let mut stage_runs = vec![];
     for _ in 0..runs.min(5) {
+        // One core: the centres one after the other on this thread, each stage timed.
+        let mut stages = IsochroneStages::default();
         let t = Instant::now();
-        let isos: Vec<_> = pool1.install(|| snaps.par_iter().enumerate().map(one).collect());
+        let isos: Vec<_> = snaps
+            .iter()
+            .enumerate()
+            .map(|(ci, s)| isochrones_profiled(&graph, &options, s, ci, &CUTOFFS_MIN, cell_m, &mut stages))
+            .collect();
         iso_one.push(t.elapsed().as_secs_f64() * 1e3);
+        stage_runs.push(stages);
         let t = Instant::now();
         let par: Vec<_> = snaps.par_iter().enumerate().map(one).collect();
         iso_all.push(t.elapsed().as_secs_f64() * 1e3);
@@ -153,6 +160,17 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
+    // The run of median total, by stage (milliseconds, summed over the 30 centres).
+    stage_runs.sort_by(|a, b| a.total_s().total_cmp(&b.total_s()));
+    let st = stage_runs[stage_runs.len() / 2];
+    let stages_ms = serde_json::json!({
+        "search": st.search_s * 1e3,
+        "reach_sets": st.reach_s * 1e3,
+        "raster": st.raster_s * 1e3,
+        "dilate": st.dilate_s * 1e3,
+        "contour": st.contour_s * 1e3,
+        "unproject": st.unproject_s * 1e3,
+    });
     let report = serde_json::json!({
         "mode": mode.name(),
         "nodes": net.nodes.len(),
@@ -167,6 +185,7 @@ async fn main() -> anyhow::Result<()> {
         "reached_nodes": reached,
         "isochrones_one_core_ms_median": median(iso_one),
         "isochrones_all_cores_ms_median": median(iso_all),
+        "isochrone_stages_one_core_ms": stages_ms,
         "threads": rayon::current_num_threads(),
         "isochrone_claimed_nodes": summary.0,
         "isochrone_polygons": summary.1,

@@ -43,6 +43,23 @@ pub struct ModeGraph<'n> {
     in_start: Vec<u32>,
     in_arcs: Vec<Arc>,
     report: ModeReport,
+    /// The network in its local projection, made when the isochrones first need it.
+    projected: std::sync::OnceLock<Projected>,
+}
+
+/// The nodes and the edges' vertices in the network's local projection (metres), made once per
+/// graph rather than once per isochrone.
+#[derive(Debug, Clone)]
+pub(crate) struct Projected {
+    pub nodes: Vec<geo::Coord>,
+    /// Every edge's vertices, edge after edge: edge i's are `vertices[start[i]..start[i + 1]]`.
+    pub vertices: Vec<geo::Coord>,
+    pub start: Vec<u32>,
+    /// Projected metres from each edge's first vertex to each of its vertices, side by side with
+    /// `vertices`.
+    pub along: Vec<f64>,
+    /// Each edge's bounding box: (min x, min y, max x, max y).
+    pub bbox: Vec<[f64; 4]>,
 }
 
 impl<'n> ModeGraph<'n> {
@@ -88,6 +105,7 @@ impl<'n> ModeGraph<'n> {
             in_start,
             in_arcs,
             report,
+            projected: std::sync::OnceLock::new(),
         })
     }
 
@@ -107,6 +125,35 @@ impl<'n> ModeGraph<'n> {
     /// Arcs arriving at `node`, each from the node it leaves (the reversed graph's arcs).
     pub(crate) fn in_arcs(&self, node: usize) -> &[Arc] {
         &self.in_arcs[self.in_start[node] as usize..self.in_start[node + 1] as usize]
+    }
+
+    /// The network in its local projection.
+    pub(crate) fn projected(&self) -> &Projected {
+        self.projected.get_or_init(|| {
+            let proj = &self.network.projection;
+            let nodes = self.network.nodes.iter().map(|n| proj.project(n.position)).collect();
+            let mut vertices: Vec<geo::Coord> = vec![];
+            let mut along = vec![];
+            let mut start = vec![0u32];
+            let mut bbox = vec![];
+            for e in &self.network.edges {
+                let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+                let mut m = 0.0;
+                for (k, c) in e.geometry.0.iter().enumerate() {
+                    let p = proj.project(*c);
+                    b = [b[0].min(p.x), b[1].min(p.y), b[2].max(p.x), b[3].max(p.y)];
+                    if k > 0 {
+                        let q = vertices[vertices.len() - 1];
+                        m += (p.x - q.x).hypot(p.y - q.y);
+                    }
+                    vertices.push(p);
+                    along.push(m);
+                }
+                start.push(vertices.len() as u32);
+                bbox.push(b);
+            }
+            Projected { nodes, vertices, start, along, bbox }
+        })
     }
 
     /// Every allowed traversal as (from node, to node, edge, seconds): the graph's arc list, for
