@@ -435,6 +435,24 @@ async fn workflow_on_cambridge_parcels(store: Arc<dyn Store>, backend: Backend, 
         (t.body["waiting_for"]["what"].as_str(), t.body["waiting_for"]["amount"].as_f64()),
         (Some("payment"), Some(250.5))
     );
+    // Everything that lists stages knows it: the reviewers' queue (paused, neither at risk nor
+    // overdue), Open311 (open, waiting for the applicant's payment), BLDS (in review).
+    let queue = call(&store, "GET", "/dossiers?stage=payment_requested", Some(EDITOR), None).await;
+    assert_eq!(queue.status, StatusCode::OK, "{}", queue.text);
+    let entry = queue.body["dossiers"].as_array().unwrap().iter().find(|d| d["id"] == json!(code)).cloned();
+    let entry = entry.unwrap_or_else(|| panic!("not queued: {}", queue.text));
+    assert_eq!((entry["paused"].as_bool(), entry["status"].as_str()), (Some(true), Some("on_time")), "{entry}");
+    let o = call(&store, "GET", &format!("/open311/v2/requests/{code}.json"), None, None).await;
+    assert_eq!(o.body[0]["status"], "open", "{}", o.text);
+    assert!(o.body[0]["status_notes"].as_str().unwrap().contains("waiting for the applicant's payment"), "{}", o.text);
+    let blds = call(&store, "GET", "/permits/blds.geojson", None, None).await;
+    let record = blds.body["features"].as_array().unwrap().iter().find(|f| f["properties"]["PermitNum"] == json!(code));
+    assert_eq!(
+        record.map(|f| f["properties"]["StatusCurrentMapped"].clone()),
+        Some(json!("In Review")),
+        "{}",
+        blds.text
+    );
     let r = call(&store, "POST", &paid, Some(&applicant), Some(json!({ "reference": " " }))).await;
     assert_eq!((r.status, r.body["parameter"].as_str()), (StatusCode::BAD_REQUEST, Some("reference")));
     let r = call(&store, "POST", &paid, Some(&applicant), Some(json!({ "reference": "TX-2026-0042" }))).await;
@@ -469,6 +487,11 @@ async fn workflow_on_cambridge_parcels(store: Arc<dyn Store>, backend: Backend, 
     let t = call(&store, "GET", &format!("/track/{code}"), None, None).await;
     assert_eq!(t.body["waiting_for"]["amount"].as_f64(), Some(1500.0));
     assert_eq!(t.body["applicant_actions"], json!(["payment", "rating"]));
+    // Decided: closed in Open311 and out of the queue while the fee is awaited.
+    let o = call(&store, "GET", &format!("/open311/v2/requests/{code}.json"), None, None).await;
+    assert_eq!(o.body[0]["status"], "closed", "{}", o.text);
+    let queue = call(&store, "GET", "/dossiers?limit=1000", Some(EDITOR), None).await;
+    assert!(!queue.body["dossiers"].as_array().unwrap().iter().any(|d| d["id"] == json!(code)), "{}", queue.text);
     let r = call(&store, "POST", &path, Some(EDITOR), Some(go("delivered", None))).await;
     assert_eq!((r.status, r.body["allowed"].clone()), (StatusCode::CONFLICT, json!(["payment_received"])));
     let r =
@@ -570,6 +593,13 @@ async fn workflow_on_cambridge_parcels(store: Arc<dyn Store>, backend: Backend, 
         for private in [name, email, "617-555-0142", secret.as_str(), secret_hash.as_str()] {
             assert!(!text.contains(private), "`{private}` appears in a public answer");
         }
+    }
+
+    // The BLDS status history publishes the city's notes, never the applicant's words.
+    let history_csv = call(&store, "GET", "/permits/blds-status.csv", None, None).await.text;
+    assert!(history_csv.contains("payment due: 250.5"), "{history_csv}");
+    for words in ["plans attached", "TX-2026-0042", "by card"] {
+        assert!(!history_csv.contains(words), "`{words}` in the BLDS status history");
     }
 
     // --- Verification, then tampering with SQL behind urbis's back.

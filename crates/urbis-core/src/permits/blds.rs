@@ -210,7 +210,13 @@ pub fn status_changes(dossier: &Dossier, ctx: &RecordContext<'_>) -> Vec<BldsSta
                 status_previous_mapped: status_mapped(from, decision).to_string(),
                 status_previous_date: date_of(ctx, &e.at).unwrap_or_else(|| e.at.clone()),
                 status_new: stage.name().to_string(),
-                comments: e.note.clone().unwrap_or_default(),
+                // The applicant's own words (what they supplied, a payment's reference) are
+                // not published.
+                comments: if e.actor.as_deref() == Some("applicant") {
+                    String::new()
+                } else {
+                    e.note.clone().unwrap_or_default()
+                },
             }),
             _ => {}
         }
@@ -352,6 +358,10 @@ mod tests {
             event(4, "2026-10-07T14:00:00Z", "payment_received", "payment reference: T-1"),
             event(5, "2026-10-20T15:00:00Z", "decided", "approved"),
             event(6, "2026-10-21T15:00:00Z", "payment_requested", "fee due: 40"),
+            PermitEvent {
+                actor: Some("applicant".into()),
+                ..event(7, "2026-10-22T15:00:00Z", "payment_received", "IBAN 123")
+            },
         ];
         let place = Jurisdiction::default();
         let calendar = WorkingCalendar::weekdays("test");
@@ -365,6 +375,8 @@ mod tests {
             calendar: &calendar,
         };
         let d = dossier("payment_requested", Some("approved"));
+        let changes = status_changes(&d, &ctx);
+        assert_eq!((changes[4].comments.as_str(), changes[5].comments.as_str()), ("fee due: 40", ""));
         let r = record(&d, &ctx);
         assert_eq!(
             (r.status_current.as_str(), r.status_current_mapped.as_str()),
@@ -380,7 +392,8 @@ mod tests {
                 ("in_review", "In Review"),
                 ("payment_requested", "In Review"),
                 ("payment_received", "In Review"),
-                ("decided", "Permit Issued")
+                ("decided", "Permit Issued"),
+                ("payment_requested", "Permit Issued")
             ]
         );
     }
