@@ -4,11 +4,7 @@
 //! from the dossiers' steps with a plain day-by-day count of Cambridge's working days (read from
 //! data-samples/holidays.csv); bad parameters are 400s that name the parameter; no personal data.
 
-#[macro_use]
-mod support;
-
-#[path = "support/city.rs"]
-mod city;
+use crate::{city, support};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

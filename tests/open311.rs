@@ -4,11 +4,7 @@
 //! the due date of `/track` and the stage history as notes, errors in Open311's format, and no
 //! personal data in any answer.
 
-#[macro_use]
-mod support;
-
-#[path = "support/city.rs"]
-mod city;
+use crate::{city, support};
 
 use std::path::Path;
 use std::sync::Arc;

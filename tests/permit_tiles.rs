@@ -4,11 +4,7 @@
 //! each dossier's `clock_status` checked against what `/track` says of its clock, with stage,
 //! procedure and centre and no personal data; the cached tile dropped when a dossier moves.
 
-#[macro_use]
-mod support;
-
-#[path = "support/city.rs"]
-mod city;
+use crate::{city, support};
 
 use std::path::Path;
 use std::sync::Arc;

@@ -4,11 +4,7 @@
 //! of Cambridge's working days (data-samples/holidays.csv): most urgent first, each filter, the
 //! pages followed through their `next` links, bad parameters named, no personal data, staff only.
 
-#[macro_use]
-mod support;
-
-#[path = "support/city.rs"]
-mod city;
+use crate::{city, support};
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
