@@ -29,8 +29,14 @@ pub const MAX_DAYS_LATE: i64 = 10;
 /// Shares the generator draws from; the test checks the output against them.
 pub const CHANNELS: [(&str, f64); 3] = [("online", 0.70), ("counter", 0.22), ("phone", 0.08)];
 pub const CLOCKS: [(Clock, f64); 3] = [(Clock::OnTime, 0.72), (Clock::AtRisk, 0.16), (Clock::Overdue, 0.12)];
-pub const OPEN_STAGES: [(&str, f64); 4] =
-    [("received", 0.15), ("in_review", 0.55), ("supplement_requested", 0.18), ("supplement_received", 0.12)];
+pub const OPEN_STAGES: [(&str, f64); 6] = [
+    ("received", 0.15),
+    ("in_review", 0.45),
+    ("supplement_requested", 0.18),
+    ("supplement_received", 0.12),
+    ("payment_requested", 0.06),
+    ("payment_received", 0.04),
+];
 pub const DECISIONS: [(&str, f64); 3] = [("approved", 0.70), ("approved_with_conditions", 0.18), ("rejected", 0.12)];
 /// Share of closed dossiers already delivered (the rest are decided, awaiting delivery).
 pub const DELIVERED_SHARE: f64 = 0.70;
@@ -354,6 +360,8 @@ impl<'a> Generator<'a> {
             "received" => &[],
             "in_review" => &["in_review"],
             "supplement_requested" => &["in_review", "supplement_requested"],
+            "payment_requested" => &["in_review", "payment_requested"],
+            "payment_received" => &["in_review", "payment_requested", "payment_received"],
             _ => &["in_review", "supplement_requested", "supplement_received"],
         };
         let mut offsets: Vec<i64> = steps.iter().map(|_| self.dice.range(0, elapsed - 1)).collect();
@@ -496,6 +504,11 @@ impl<'a> Generator<'a> {
             ("in_review", _) => format!("assigned to {}", reviewer.trim_start_matches("reviewer:")),
             ("supplement_requested", _) => format!("missing: {document}"),
             ("supplement_received", _) => format!("received: {document}"),
+            ("payment_requested", _) => match procedure.fee.filter(|f| *f > 0.0) {
+                Some(fee) => format!("payment due: {fee}"),
+                None => "payment due: the procedure's fee".to_string(),
+            },
+            ("payment_received", _) => format!("payment reference: TX-{:06}", self.dice.range(1, 999_999)),
             ("decided", Some("approved")) => "approved".to_string(),
             ("decided", Some("approved_with_conditions")) => {
                 let condition =
@@ -515,7 +528,9 @@ impl<'a> Generator<'a> {
                 self.dice.pick(&how).to_string()
             }
         };
-        (reviewer, note)
+        // The applicant answers a payment request themself.
+        let actor = if step == "payment_received" { "applicant".to_string() } else { reviewer };
+        (actor, note)
     }
 
     fn dossier(
