@@ -236,6 +236,15 @@ m_paths = open(f"{work}/martin.txt").read().split()
 def get(url):
     with urllib.request.urlopen(url) as r:
         return r.read()
+# Like with like: wrk sends no Accept-Encoding, so neither server may compress what it sends.
+encodings = {}
+for name, port, path in (("urbis", u_port, u_paths[0]), ("Martin", m_port, m_paths[0])):
+    with urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Accept-Encoding": "identity"})) as r:
+        encodings[name] = r.headers.get("Content-Encoding") or "none"
+print(f"Content-Encoding without Accept-Encoding (as wrk asks): urbis {encodings['urbis']}, Martin {encodings['Martin']}",
+      file=sys.stderr)
+if set(encodings.values()) != {"none"}:
+    sys.exit("a server compresses tiles that were asked for uncompressed: not comparable")
 u_full = m_full = both = 0
 files = []
 for i, (u, m) in enumerate(zip(u_paths, m_paths)):
@@ -291,7 +300,8 @@ echo "${rows[-1]}" >&2
 echo
 echo "Vector tiles of the demo city on PostGIS: $n_urls distinct URLs (z12–z16, 4 layers alone and together;"
 echo "uncached: the list once; cached: $passes passes after one that fills the caches),"
-echo "wrk, $threads threads, $connections connections, on loopback; $(nproc) cores shared by PostgreSQL, the server and wrk"
+echo "wrk, $threads threads, $connections connections, on loopback; $(nproc) cores shared by PostgreSQL, the server and wrk;"
+echo "tiles sent uncompressed by both (wrk sends no Accept-Encoding; checked above)"
 echo "| phase    | urbis t/s | p50 ms | p99 ms | Martin t/s | p50 ms | p99 ms | urbis / Martin | load avg before (urbis / Martin) |"
 echo "|----------|-----------|--------|--------|-----------|--------|--------|--------|------------|"
 printf '%s\n' "${rows[@]}"

@@ -11,7 +11,9 @@ pub mod export;
 pub mod geometry;
 pub mod tms;
 
-use std::collections::HashMap;
+// foldhash, not SipHash: the tag tables take a lookup per attribute of every feature, and
+// their keys come from the store, not from a client that could choose colliding ones.
+use foldhash::HashMap;
 
 use geozero::mvt::{tile, Message, Tile as MvtTile};
 use serde_json::Value;

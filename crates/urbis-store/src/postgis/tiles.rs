@@ -56,9 +56,10 @@ pub(super) async fn tile_features(pool: &PgPool, layer: LayerId, bbox: Rect, fie
 
 fn decode(layer: LayerId, fields: &[&str], types: &[FieldType], row: &PgRow) -> Result<Feature> {
     let id: String = row.try_get(0)?;
-    let geometry = match row.try_get::<Option<Vec<u8>>, _>(1)? {
+    // Borrowed from the row: no copy of the WKB before it is decoded.
+    let geometry = match row.try_get::<Option<&[u8]>, _>(1)? {
         Some(bytes) => {
-            Some(wkb::from_wkb(&bytes).map_err(|reason| StoreError::Geometry { layer, id: id.clone(), reason })?)
+            Some(wkb::from_wkb(bytes).map_err(|reason| StoreError::Geometry { layer, id: id.clone(), reason })?)
         }
         None => None,
     };
