@@ -98,6 +98,27 @@ async fn collections_and_paging(store: Arc<dyn Store>) {
     let ids: Vec<&str> = boxed["features"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["p11", "p12", "p21", "p22"]);
     assert_eq!(boxed["numberMatched"], 4);
+    // Paged, the box's matches are still counted in full; past its end too.
+    for (offset, returned) in [(0, 3), (3, 1), (6, 0)] {
+        let uri = format!("/collections/parcels/items?bbox=-71.0985,42.3615,-71.0955,42.3645&limit=3&offset={offset}");
+        let (_, page) = get(&store, &uri).await;
+        assert_eq!(
+            (page["numberMatched"].as_u64(), page["numberReturned"].as_u64()),
+            (Some(4), Some(returned)),
+            "{uri}"
+        );
+    }
+    // `extra` as stored and the geometry's numbers in full, on a parcel away from the grid.
+    let square = geo::polygon![(x: -71.2000000000001, y: 42.2), (x: -71.19, y: 42.2), (x: -71.19, y: 42.2123456789012)];
+    let mut odd = Feature::new("q1", Some(geo::MultiPolygon(vec![square]).into())).with("code", "q1");
+    let extra = json!({ "source": { "LOT": "31", "n": [1, 2.5, null] }, "ü \"q\"": true, "a": {} });
+    odd.extra = extra.as_object().unwrap().clone();
+    store.create(LayerId::Parcels, &[odd]).await.unwrap();
+    let (_, found) = get(&store, "/collections/parcels/items?bbox=-71.21,42.19,-71.18,42.22").await;
+    assert_eq!(found["features"][0]["properties"]["extra"], extra, "{found}");
+    let ring = &found["features"][0]["geometry"]["coordinates"][0][0];
+    assert_eq!((ring[0][0].as_f64(), ring[2][1].as_f64()), (Some(-71.2000000000001), Some(42.2123456789012)));
+    store.delete(LayerId::Parcels, "q1").await.unwrap();
 
     // Sorted by code, descending, with only the code returned; the next link keeps both.
     let (status, sorted) = get(&store, "/collections/parcels/items?sortby=-code&properties=code&limit=3").await;

@@ -670,14 +670,26 @@ async fn items(
     query.cql2 = crate::filter::from_params_in(layer, param("filter"), param("filter-lang"), param("filter-crs"))?;
     // One more than the page tells whether there is a next page without counting.
     query.limit = Some(limit + 1);
-    let mut features = state.store.query(layer, &query).await?;
+    let count_mode = parse_count_mode(param("numberMatched"))?;
+    // The store counts the matches as it reads the page where that costs little (at most as many
+    // as it would count exactly anyway).
+    // As the store keeps them where it can hand them over so (WKB and JSON text, written out as
+    // they are), else as features.
+    let (mut features, counted) = match state.store.query_raw(layer, &query, ESTIMATE_ABOVE).await? {
+        Some((raw, counted)) => (Rows::Raw(raw), counted),
+        None => {
+            let (features, counted) = state.store.query_counted(layer, &query, ESTIMATE_ABOVE).await?;
+            (Rows::Features(features), counted)
+        }
+    };
     let more = features.len() as u64 > limit;
     features.truncate(limit as usize);
     query.limit = Some(limit);
-    let count_mode = parse_count_mode(param("numberMatched"))?;
     // The last page knows the count already: what came before it and what it holds.
     let (matched, estimated) = if !more && (offset == 0 || !features.is_empty()) {
         (offset + features.len() as u64, false)
+    } else if let Some(n) = counted {
+        (n, false)
     } else {
         number_matched(&state, layer, &query, count_mode).await?
     };
@@ -697,29 +709,88 @@ async fn items(
         links
             .push(json!({ "href": page(offset.saturating_sub(limit)), "rel": "prev", "type": "application/geo+json" }));
     }
-    let body = Page {
-        kind: "FeatureCollection",
-        features: features
-            .iter()
-            .map(|feature| GeoJsonFeature { layer, feature, crs, only: only.as_deref() })
-            .collect(),
+    // One buffer of about the page's size (growing it by doubling copies most of a megabyte):
+    // the features, then the rest of the page.
+    let internal = |e: String| ApiError::Internal(format!("writing the page: {e}"));
+    let mut bytes = Vec::with_capacity(features.size_hint());
+    bytes.extend_from_slice(br#"{"type":"FeatureCollection","features":["#);
+    features.write(&mut bytes, layer, crs, only.as_deref()).map_err(internal)?;
+    bytes.extend_from_slice(b"],");
+    let tail = PageTail {
         number_matched: matched,
         number_returned: features.len(),
         number_matched_is_estimate: estimated.then_some(true),
         time_stamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         links,
     };
-    let bytes = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(format!("writing the page: {e}")))?;
+    let tail = serde_json::to_vec(&tail).map_err(|e| internal(e.to_string()))?;
+    // The tail's members, without its opening brace.
+    bytes.extend_from_slice(&tail[1..]);
     Ok((geojson_headers(crs), bytes))
 }
 
-/// A page of `/items`, written straight to the response (see [`GeoJsonFeature`]).
+/// The features of a page, as the store gave them.
+enum Rows {
+    Features(Vec<Feature>),
+    Raw(Vec<urbis_store::RawFeature>),
+}
+
+impl Rows {
+    fn len(&self) -> usize {
+        match self {
+            Rows::Features(f) => f.len(),
+            Rows::Raw(r) => r.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn truncate(&mut self, n: usize) {
+        match self {
+            Rows::Features(f) => f.truncate(n),
+            Rows::Raw(r) => r.truncate(n),
+        }
+    }
+
+    /// About how many bytes the page takes, a little more rather than less.
+    fn size_hint(&self) -> usize {
+        match self {
+            Rows::Features(f) => crate::geojson_out::size_hint(f),
+            Rows::Raw(r) => crate::geojson_out::raw_size_hint(r),
+        }
+    }
+
+    /// The features as GeoJSON, separated by commas.
+    fn write(&self, out: &mut Vec<u8>, layer: LayerId, crs: Crs, only: Option<&[String]>) -> Result<(), String> {
+        match self {
+            Rows::Features(features) => {
+                for (i, feature) in features.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    serde_json::to_writer(&mut *out, &GeoJsonFeature { layer, feature, crs, only })
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+            Rows::Raw(raw) => {
+                for (i, feature) in raw.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    crate::geojson_out::write_raw_feature(out, layer, feature, crs, only)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A page of `/items` after its features (`type` and `features` come first, written by hand).
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Page<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    features: Vec<GeoJsonFeature<'a>>,
+struct PageTail {
     number_matched: u64,
     number_returned: usize,
     #[serde(skip_serializing_if = "Option::is_none")]

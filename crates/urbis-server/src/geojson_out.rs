@@ -2,11 +2,33 @@
 //! thousand parcels is most of a megabyte, and the tree would cost more than the writing.
 //! [`crate::features::feature_json_in`] is the same output as a JSON tree, for the reports.
 
+use geo::CoordsIter;
 use geo_types::{Coord, Geometry, LineString, Polygon};
+use geozero::wkb::Wkb;
+use geozero::{GeomProcessor, GeozeroGeometry};
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
+use serde_json::ser::{CompactFormatter, Formatter};
 use urbis_core::crs::Crs;
 use urbis_core::{Feature, LayerId};
+use urbis_store::RawFeature;
+
+/// About how many bytes `features` take as GeoJSON (a little more, rather than less): a position
+/// is at most about 42 bytes (`[-71.10153343118847,42.374144444686614],`), the rest of a feature
+/// a few hundred.
+pub fn size_hint(features: &[Feature]) -> usize {
+    let coords: usize = features.iter().filter_map(|f| f.geometry.as_ref()).map(|g| g.coords_count()).sum();
+    1024 + 42 * coords + 512 * features.len()
+}
+
+/// [`size_hint`] for [`RawFeature`]s: a position takes 16 bytes of WKB.
+pub fn raw_size_hint(features: &[RawFeature]) -> usize {
+    let bytes: usize = features
+        .iter()
+        .map(|f| f.wkb.as_ref().map_or(0, Vec::len) * 42 / 16 + f.extra_json.as_ref().map_or(0, String::len) + 512)
+        .sum();
+    1024 + bytes
+}
 
 /// One feature as GeoJSON: public fields only (or those of `only`), `extra` for the rest.
 pub struct GeoJsonFeature<'a> {
@@ -152,14 +174,166 @@ impl<'a, T, U: Serialize, F: Fn(&'a T) -> U> Serialize for Seq<'a, T, F> {
     }
 }
 
+/// A [`RawFeature`] as GeoJSON, appended to `out`: the same document [`GeoJsonFeature`] writes
+/// for the feature (the same numbers, fields and order of them), but the geometry is written as
+/// geozero reads its WKB and `extra` is copied as the store's JSON text, neither decoded first.
+pub fn write_raw_feature(
+    out: &mut Vec<u8>,
+    layer: LayerId,
+    raw: &RawFeature,
+    crs: Crs,
+    only: Option<&[String]>,
+) -> Result<(), String> {
+    let json = |e: serde_json::Error| e.to_string();
+    out.extend_from_slice(br#"{"type":"Feature","id":"#);
+    serde_json::to_writer(&mut *out, &raw.feature.id).map_err(json)?;
+    out.extend_from_slice(br#","geometry":"#);
+    match &raw.wkb {
+        Some(bytes) => Wkb(bytes).process_geom(&mut WkbToGeoJson { out: &mut *out, crs }).map_err(|e| e.to_string())?,
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(br#","properties":{"#);
+    let wanted = |name: &str| only.is_none_or(|o| o.iter().any(|n| n == name));
+    let mut first = true;
+    let mut key = |out: &mut Vec<u8>, name: &str| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut *out, name).map_err(json)?;
+        out.push(b':');
+        Ok::<_, String>(())
+    };
+    for field in layer.schema().fields.iter().filter(|f| !f.private && wanted(f.name)) {
+        if let Some(v) = raw.feature.attributes.get(field.name) {
+            key(out, field.name)?;
+            serde_json::to_writer(&mut *out, v).map_err(json)?;
+        }
+    }
+    if let Some(extra) = raw.extra_json.as_deref().filter(|_| wanted("extra")) {
+        key(out, "extra")?;
+        out.extend_from_slice(extra.as_bytes());
+    }
+    out.extend_from_slice(b"}}");
+    Ok(())
+}
+
+/// Writes a geometry as GeoJSON while geozero reads it (from WKB), as [`GeometryOut`] does.
+struct WkbToGeoJson<'a> {
+    out: &'a mut Vec<u8>,
+    crs: Crs,
+}
+
+impl WkbToGeoJson<'_> {
+    /// The start of the `idx`th member of what is open: a comma after the first.
+    fn open(&mut self, idx: usize, text: &[u8]) -> geozero::error::Result<()> {
+        if idx > 0 {
+            self.out.push(b',');
+        }
+        self.out.extend_from_slice(text);
+        Ok(())
+    }
+
+    fn close(&mut self, text: &[u8]) -> geozero::error::Result<()> {
+        self.out.extend_from_slice(text);
+        Ok(())
+    }
+
+    /// A number as serde_json writes an f64 (null when not finite).
+    fn number(&mut self, v: f64) {
+        if v.is_finite() {
+            // Writing to a Vec cannot fail.
+            let _ = CompactFormatter.write_f64(&mut *self.out, v);
+        } else {
+            self.out.extend_from_slice(b"null");
+        }
+    }
+}
+
+impl GeomProcessor for WkbToGeoJson<'_> {
+    fn xy(&mut self, x: f64, y: f64, idx: usize) -> geozero::error::Result<()> {
+        let c = Coord { x, y };
+        let c = if self.crs == Crs::Crs84 { c } else { self.crs.from_lonlat(c) };
+        self.open(idx, b"[")?;
+        self.number(c.x);
+        self.out.push(b',');
+        self.number(c.y);
+        self.close(b"]")
+    }
+    fn point_begin(&mut self, idx: usize) -> geozero::error::Result<()> {
+        self.open(idx, br#"{"type":"Point","coordinates":"#)
+    }
+    fn point_end(&mut self, _idx: usize) -> geozero::error::Result<()> {
+        self.close(b"}")
+    }
+    fn multipoint_begin(&mut self, _size: usize, idx: usize) -> geozero::error::Result<()> {
+        self.open(idx, br#"{"type":"MultiPoint","coordinates":["#)
+    }
+    fn multipoint_end(&mut self, _idx: usize) -> geozero::error::Result<()> {
+        self.close(b"]}")
+    }
+    fn linestring_begin(&mut self, tagged: bool, _size: usize, idx: usize) -> geozero::error::Result<()> {
+        self.open(idx, if tagged { br#"{"type":"LineString","coordinates":["# } else { b"[" })
+    }
+    fn linestring_end(&mut self, tagged: bool, _idx: usize) -> geozero::error::Result<()> {
+        self.close(if tagged { b"]}" } else { b"]" })
+    }
+    fn multilinestring_begin(&mut self, _size: usize, idx: usize) -> geozero::error::Result<()> {
+        self.open(idx, br#"{"type":"MultiLineString","coordinates":["#)
+    }
+    fn multilinestring_end(&mut self, _idx: usize) -> geozero::error::Result<()> {
+        self.close(b"]}")
+    }
+    fn polygon_begin(&mut self, tagged: bool, _size: usize, idx: usize) -> geozero::error::Result<()> {
+        self.open(idx, if tagged { br#"{"type":"Polygon","coordinates":["# } else { b"[" })
+    }
+    fn polygon_end(&mut self, tagged: bool, _idx: usize) -> geozero::error::Result<()> {
+        self.close(if tagged { b"]}" } else { b"]" })
+    }
+    // A triangle is written as the polygon it is, as geo's Triangle is.
+    fn triangle_begin(&mut self, tagged: bool, size: usize, idx: usize) -> geozero::error::Result<()> {
+        self.polygon_begin(tagged, size, idx)
+    }
+    fn triangle_end(&mut self, tagged: bool, idx: usize) -> geozero::error::Result<()> {
+        self.polygon_end(tagged, idx)
+    }
+    fn multipolygon_begin(&mut self, _size: usize, idx: usize) -> geozero::error::Result<()> {
+        self.open(idx, br#"{"type":"MultiPolygon","coordinates":["#)
+    }
+    fn multipolygon_end(&mut self, _idx: usize) -> geozero::error::Result<()> {
+        self.close(b"]}")
+    }
+    fn geometrycollection_begin(&mut self, _size: usize, idx: usize) -> geozero::error::Result<()> {
+        self.open(idx, br#"{"type":"GeometryCollection","geometries":["#)
+    }
+    fn geometrycollection_end(&mut self, _idx: usize) -> geozero::error::Result<()> {
+        self.close(b"]}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use geo::{line_string, point, polygon};
     use serde_json::json;
 
+    /// A raw feature with no `extra` has none in its properties, and one without geometry a null
+    /// geometry; a WKB that cannot be read is an error, not a panic.
+    #[test]
+    fn raw_features_without_extra_or_geometry() {
+        let f = Feature::new("p-2", None).with("stage", "received");
+        let raw = RawFeature { feature: f.clone(), wkb: None, extra_json: None };
+        let mut out = vec![];
+        write_raw_feature(&mut out, LayerId::Permits, &raw, Crs::Crs84, None).unwrap();
+        let expected =
+            serde_json::to_vec(&GeoJsonFeature { layer: LayerId::Permits, feature: &f, crs: Crs::Crs84, only: None });
+        assert_eq!(out, expected.unwrap());
+        let bad = RawFeature { wkb: Some(vec![1, 3, 0]), ..raw };
+        assert!(write_raw_feature(&mut vec![], LayerId::Permits, &bad, Crs::Crs84, None).is_err());
+    }
+
     /// The writer gives what the geojson crate gives for the geometry, the public fields (or those
-    /// chosen) and `extra`, for every geometry type and CRS; private fields never.
+    /// chosen) and `extra`, for every geometry type and CRS; private fields never. Written from
+    /// WKB and `extra`'s text ([`write_raw_feature`]), the same bytes.
     #[test]
     fn same_as_the_geojson_crate() {
         let square = polygon!(
@@ -210,6 +384,26 @@ mod tests {
                     .unwrap();
                     assert_eq!(direct, tree, "{crs}");
                     assert!(!direct.to_string().contains("private"));
+
+                    // From WKB and `extra`'s text: the same bytes.
+                    let mut fields = f.clone();
+                    fields.geometry = None;
+                    fields.extra.clear();
+                    let raw = RawFeature {
+                        feature: fields,
+                        wkb: f.geometry.as_ref().map(|g| urbis_store::wkb::to_wkb(g).unwrap()),
+                        extra_json: Some(serde_json::to_string(&f.extra).unwrap()),
+                    };
+                    let mut out = vec![];
+                    write_raw_feature(&mut out, LayerId::Permits, &raw, crs, only.as_deref()).unwrap();
+                    let written = serde_json::to_vec(&GeoJsonFeature {
+                        layer: LayerId::Permits,
+                        feature: &f,
+                        crs,
+                        only: only.as_deref(),
+                    })
+                    .unwrap();
+                    assert_eq!(String::from_utf8(out).unwrap(), String::from_utf8(written).unwrap(), "{crs}");
                 }
             }
         }

@@ -84,6 +84,19 @@ pub struct Near {
     pub distance_m: f64,
 }
 
+/// A feature read to be written out rather than computed on ([`Store::query_raw`]): its id and
+/// fields as in [`Feature`], its geometry left as WKB and its `extra` as JSON text, so that
+/// neither is decoded into values only to be encoded again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawFeature {
+    /// The id and the fields; no geometry, and `extra` empty.
+    pub feature: Feature,
+    /// The geometry as WKB (2D, lon/lat), if it has one.
+    pub wkb: Option<Vec<u8>>,
+    /// `extra` as the text of a JSON object; `None` when it is empty.
+    pub extra_json: Option<String>,
+}
+
 /// Called during long writes with the number of features written so far.
 pub type Progress<'a> = &'a (dyn Fn(u64) + Send + Sync);
 
@@ -111,6 +124,30 @@ pub trait Store: Send + Sync {
     /// A cheap estimate of [`Store::count`] with no scan (the query planner's row estimate on
     /// PostGIS), or `None` where the store has none and the caller should count.
     async fn count_estimate(&self, _layer: LayerId, _query: &Query) -> Result<Option<u64>> {
+        Ok(None)
+    }
+
+    /// [`Store::query`], and the number of all its matches (limit and offset ignored) when the
+    /// store can count them in the same read at little cost: when its estimate is at most
+    /// `count_up_to` and the read must meet every match anyway (a page of a box, in order).
+    /// `None` otherwise, or when the page is empty; the caller then asks [`Store::count`].
+    async fn query_counted(
+        &self,
+        layer: LayerId,
+        query: &Query,
+        _count_up_to: u64,
+    ) -> Result<(Vec<Feature>, Option<u64>)> {
+        Ok((self.query(layer, query).await?, None))
+    }
+
+    /// [`Store::query_counted`] as [`RawFeature`]s, where the store reads them so for less than
+    /// it reads features; `None` where it does not (the caller then asks `query_counted`).
+    async fn query_raw(
+        &self,
+        _layer: LayerId,
+        _query: &Query,
+        _count_up_to: u64,
+    ) -> Result<Option<(Vec<RawFeature>, Option<u64>)>> {
         Ok(None)
     }
 

@@ -17,7 +17,7 @@ use urbis_core::geodesy::expand_by_metres;
 use urbis_core::{Feature, FieldType, LayerId};
 
 use crate::query::{column_type, filter_value, row_values, BindValue};
-use crate::{wkb, Comparison, LayerCount, Near, Progress, Query, Result, Store, StoreError, StoreKind};
+use crate::{wkb, Comparison, LayerCount, Near, Progress, Query, RawFeature, Result, Store, StoreError, StoreKind};
 
 // Bulk loads (COPY, indexes built after the rows): their own file, next to this one.
 #[path = "postgis_copy.rs"]
@@ -153,6 +153,37 @@ fn select_list(layer: LayerId) -> String {
 }
 
 fn decode(layer: LayerId, row: &PgRow) -> Result<Feature> {
+    let (mut feature, wkb, extra) = decode_head(layer, row)?;
+    if let Some(bytes) = wkb {
+        let read = wkb::from_wkb(bytes);
+        feature.geometry =
+            Some(read.map_err(|reason| StoreError::Geometry { layer, id: feature.id.clone(), reason })?);
+    }
+    feature.extra = match row.try_get::<Value, _>(extra)? {
+        Value::Object(m) => m,
+        // Written by hand outside urbis: keep it rather than lose it.
+        Value::Null => Map::new(),
+        other => Map::from_iter([("extra".to_string(), other)]),
+    };
+    Ok(feature)
+}
+
+/// A row of [`select_list`] with `extra` as text (the list ends with it) as a [`RawFeature`].
+fn decode_raw(layer: LayerId, row: &PgRow) -> Result<RawFeature> {
+    let (feature, wkb, extra) = decode_head(layer, row)?;
+    let text: String = row.try_get(extra)?;
+    // As `decode` reads it: null is empty, anything but an object is kept under `extra`.
+    let extra_json = match text.as_bytes().first() {
+        _ if text == "{}" || text == "null" => None,
+        Some(b'{') => Some(text),
+        _ => Some(format!("{{\"extra\":{text}}}")),
+    };
+    Ok(RawFeature { feature, wkb: wkb.map(<[u8]>::to_vec), extra_json })
+}
+
+/// The id, the geometry's WKB and the fields of a row of [`select_list`], and the index of its
+/// last column (`extra`).
+fn decode_head(layer: LayerId, row: &PgRow) -> Result<(Feature, Option<&[u8]>, usize)> {
     let schema = layer.schema();
     let mut i = 0;
     let mut next = || {
@@ -160,17 +191,8 @@ fn decode(layer: LayerId, row: &PgRow) -> Result<Feature> {
         i - 1
     };
     let id: String = row.try_get(next())?;
-    let geometry = if schema.has_geometry() {
-        match row.try_get::<Option<Vec<u8>>, _>(next())? {
-            Some(bytes) => {
-                Some(wkb::from_wkb(&bytes).map_err(|reason| StoreError::Geometry { layer, id: id.clone(), reason })?)
-            }
-            None => None,
-        }
-    } else {
-        None
-    };
-    let mut feature = Feature::new(id, geometry);
+    let wkb = if schema.has_geometry() { row.try_get::<Option<&[u8]>, _>(next())? } else { None };
+    let mut feature = Feature::new(id, None);
     for f in schema.fields {
         let col = next();
         let v = match f.ty {
@@ -187,13 +209,7 @@ fn decode(layer: LayerId, row: &PgRow) -> Result<Feature> {
             feature.attributes.insert(f.name.to_string(), v);
         }
     }
-    feature.extra = match row.try_get::<Value, _>(next())? {
-        Value::Object(m) => m,
-        // Written by hand outside urbis: keep it rather than lose it.
-        Value::Null => Map::new(),
-        other => Map::from_iter([("extra".to_string(), other)]),
-    };
-    Ok(feature)
+    Ok((feature, wkb, next()))
 }
 
 /// A statement under construction: SQL text with `$n` placeholders and the values they take.
@@ -529,18 +545,25 @@ impl Store for PostgisStore {
     }
 
     async fn query(&self, layer: LayerId, q: &Query) -> Result<Vec<Feature>> {
-        let mut st = Statement::default();
-        let mut sql = format!("SELECT {} FROM {}", select_list(layer), ident(layer.name()));
-        sql += &where_clause(layer, q, &mut st)?;
-        sql += &order_clause(layer, q)?;
-        if let Some(limit) = q.limit {
-            sql += &format!(" LIMIT {}", st.push(BindValue::Integer(Some(as_i64(limit)))));
-        }
-        if q.offset > 0 {
-            sql += &format!(" OFFSET {}", st.push(BindValue::Integer(Some(as_i64(q.offset)))));
-        }
-        let rows = st.query(&sql).fetch_all(&self.pool).await?;
+        let (rows, _) = self.page(layer, q, false, false).await?;
         rows.iter().map(|r| decode(layer, r)).collect()
+    }
+
+    async fn query_counted(&self, layer: LayerId, q: &Query, count_up_to: u64) -> Result<(Vec<Feature>, Option<u64>)> {
+        let count = self.count_in_page(layer, q, count_up_to).await?;
+        let (rows, matched) = self.page(layer, q, count, false).await?;
+        Ok((rows.iter().map(|r| decode(layer, r)).collect::<Result<_>>()?, matched))
+    }
+
+    async fn query_raw(
+        &self,
+        layer: LayerId,
+        q: &Query,
+        count_up_to: u64,
+    ) -> Result<Option<(Vec<RawFeature>, Option<u64>)>> {
+        let count = self.count_in_page(layer, q, count_up_to).await?;
+        let (rows, matched) = self.page(layer, q, count, true).await?;
+        Ok(Some((rows.iter().map(|r| decode_raw(layer, r)).collect::<Result<_>>()?, matched)))
     }
 
     async fn count(&self, layer: LayerId, q: &Query) -> Result<u64> {
@@ -746,6 +769,45 @@ impl Store for PostgisStore {
 }
 
 impl PostgisStore {
+    /// Whether a page of `q` should count its matches as it reads them ([`Store::query_counted`]).
+    /// A box's page is read from the index, all its matches sorted for the page: counting them on
+    /// the way (a window over the sorted rows) costs next to nothing, where a second query would
+    /// run the exact intersection test on every match again. Not when they are too many to hold:
+    /// the planner's estimate says so beforehand.
+    async fn count_in_page(&self, layer: LayerId, q: &Query, count_up_to: u64) -> Result<bool> {
+        Ok(q.bbox.is_some() && self.count_estimate(layer, q).await?.is_some_and(|n| n <= count_up_to))
+    }
+
+    /// The rows of a page of `q` (with `raw`, `extra` as text), and with `count` the number of
+    /// all its matches (none if the page is empty).
+    async fn page(&self, layer: LayerId, q: &Query, count: bool, raw: bool) -> Result<(Vec<PgRow>, Option<u64>)> {
+        let mut st = Statement::default();
+        let mut sql = format!("SELECT {}", select_list(layer));
+        if raw {
+            // The list ends with `extra`.
+            sql += "::text";
+        }
+        if count {
+            sql += ", count(*) OVER ()";
+        }
+        sql += &format!(" FROM {}", ident(layer.name()));
+        sql += &where_clause(layer, q, &mut st)?;
+        sql += &order_clause(layer, q)?;
+        if let Some(limit) = q.limit {
+            sql += &format!(" LIMIT {}", st.push(BindValue::Integer(Some(as_i64(limit)))));
+        }
+        if q.offset > 0 {
+            sql += &format!(" OFFSET {}", st.push(BindValue::Integer(Some(as_i64(q.offset)))));
+        }
+        let rows = st.query(&sql).fetch_all(&self.pool).await?;
+        let matched = match rows.first() {
+            // The window's column comes after those the decoders read.
+            Some(row) if count => Some(row.try_get::<i64, _>(row.len() - 1)?.max(0) as u64),
+            _ => None,
+        };
+        Ok((rows, matched))
+    }
+
     /// Features within `metres` of a geometry (its EWKB and box), nearest first: the planar GiST
     /// index selects by the box widened by the distance, then the sphere decides.
     async fn near(

@@ -16,7 +16,7 @@ pub fn to_ewkb(g: &Geometry) -> Result<Vec<u8>, String> {
 }
 
 pub fn from_wkb(bytes: &[u8]) -> Result<Geometry, String> {
-    Wkb(bytes.to_vec()).to_geo().map_err(|e| e.to_string())
+    Wkb(bytes).to_geo().map_err(|e| e.to_string())
 }
 
 /// GeoPackage binary: magic `GP`, version 0, flags (little-endian, xy envelope, or the empty
