@@ -385,14 +385,10 @@ pub(crate) mod postgis {
                 return;
             }
             tracing::debug!("change feed: listening for {CHANNEL}");
-            loop {
-                match listener.try_recv().await {
-                    Ok(Some(_)) => {
-                        if !set(&watch, false) {
-                            return;
-                        }
-                    }
-                    Ok(None) | Err(_) => break,
+            // A notification moves the count; `None` or an error: the connection is lost.
+            while let Ok(Some(_)) = listener.try_recv().await {
+                if !set(&watch, false) {
+                    return;
                 }
             }
             tracing::warn!("change feed: the LISTEN connection was lost; the feed is read on every tile request");
