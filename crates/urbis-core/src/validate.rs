@@ -315,21 +315,23 @@ fn check_polygons(
     if plainly_valid(&mp) || is_valid(&mp) {
         return Ok(mp);
     }
+    // The quick checks agree with the general validator (see the tests), so the polygon is
+    // invalid here: rebuilding it first spares the validator's report (a tenth of a second on a
+    // right of way of thousands of vertices) unless it is needed to say why.
+    if policy == GeometryPolicy::MakeValid {
+        if let Some(fixed) = rebuild(&mp) {
+            repairs.rebuilt_polygons += 1;
+            return Ok(fixed);
+        }
+    }
     let errors = mp.validation_errors();
     if errors.is_empty() {
         return Ok(mp);
     }
     match policy {
-        GeometryPolicy::MakeValid => match rebuild(&mp) {
-            Some(fixed) => {
-                repairs.rebuilt_polygons += 1;
-                Ok(fixed)
-            }
-            None => Err(errors
-                .iter()
-                .map(|e| Problem::new("geometry", format!("{e} (and could not be rebuilt)")))
-                .collect()),
-        },
+        GeometryPolicy::MakeValid => {
+            Err(errors.iter().map(|e| Problem::new("geometry", format!("{e} (and could not be rebuilt)"))).collect())
+        }
         GeometryPolicy::Reject => Err(errors.iter().map(|e| Problem::new("geometry", e.to_string())).collect()),
     }
 }

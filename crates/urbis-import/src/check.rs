@@ -44,7 +44,10 @@ pub struct RejectedFeature {
 
 /// One source feature after mapping and checking, before ids are compared across the file.
 struct Outcome {
+    /// The source feature, its properties taken by the mapping (see `taken`).
     source: SourceFeature,
+    /// The properties the mapping took: with `feature.extra`, the source's own again.
+    taken: Map<String, Value>,
     feature: Feature,
     problems: Vec<(String, String)>,
     repairs: Repairs,
@@ -70,7 +73,7 @@ pub fn check(features: Vec<SourceFeature>, options: &ImportOptions, progress: &d
         .collect();
     progress.advance(out.read);
     let mut seen: HashMap<String, u64> = HashMap::with_capacity(outcomes.len());
-    for Outcome { source, feature, mut problems, repairs } in outcomes {
+    for Outcome { source, taken, feature, mut problems, repairs } in outcomes {
         if !feature.id.is_empty() {
             if let Some(first) = seen.get(&feature.id) {
                 problems.push(("id".into(), format!("duplicate id `{}`: feature {first} has it too", feature.id)));
@@ -94,7 +97,8 @@ pub fn check(features: Vec<SourceFeature>, options: &ImportOptions, progress: &d
                 .collect();
             let geometry =
                 source.geometry.ok().flatten().filter(|g| g.coords_iter().all(|c| c.x.is_finite() && c.y.is_finite()));
-            out.rejected.push(RejectedFeature { rejections, properties: source.properties, geometry });
+            let properties = crate::mapping::restore(&feature.extra, taken);
+            out.rejected.push(RejectedFeature { rejections, properties, geometry });
         }
     }
     out
@@ -104,10 +108,10 @@ fn check_one(
     schema: &'static urbis_core::LayerSchema,
     options: &ImportOptions,
     policy: GeometryPolicy,
-    source: SourceFeature,
+    mut source: SourceFeature,
 ) -> Outcome {
     let geometry = source.geometry.clone().ok().flatten();
-    let (mut feature, id_problem) = crate::mapping::apply(schema, &options.mapping, &source, geometry);
+    let (mut feature, id_problem, taken) = crate::mapping::apply(schema, &options.mapping, &mut source, geometry);
     let mut problems: Vec<(String, String)> = vec![];
     if let Err(reason) = &source.geometry {
         problems.push(("geometry".into(), reason.clone()));
@@ -132,5 +136,5 @@ fn check_one(
             feature.attributes.insert("area_m2".into(), Value::from((area * 100.0).round() / 100.0));
         }
     }
-    Outcome { source, feature, problems, repairs }
+    Outcome { source, taken, feature, problems, repairs }
 }

@@ -102,22 +102,25 @@ impl JoinTable {
     }
 }
 
-/// Makes the layer's feature from a source feature. `Err` names the id problem (field `id`).
+/// Makes the layer's feature from a source feature, taking its properties (not copying them:
+/// an OSM way has a dozen tags, and copying every one of them for every feature was much of an
+/// import's time). `Err` names the id problem (field `id`). The properties the layer's fields and
+/// the id took come back as the third value: with the feature's `extra` they are the source's
+/// properties again (see [`restore`]), for the report of a rejected feature.
 pub fn apply(
     schema: &LayerSchema,
     mapping: &Mapping,
-    source: &SourceFeature,
+    source: &mut SourceFeature,
     geometry: Option<geo_types::Geometry>,
-) -> (Feature, Option<String>) {
-    let mut extra = source.properties.clone();
+) -> (Feature, Option<String>, Map<String, Value>) {
+    // `extra` and `taken` together always hold the source's properties: every look-up sees them
+    // all, as it would the source's own map (a source field can feed two layer fields).
+    let mut extra = std::mem::take(&mut source.properties);
+    let mut taken = Map::new();
     let mut id_problem = None;
     let id = match &mapping.id {
-        Some(name) => match lookup(&source.properties, name).and_then(|(k, v)| Some((k.clone(), as_key(v)?))) {
-            Some((key, id)) if !id.trim().is_empty() => {
-                // The id is the id; keeping it in `extra` too would store it twice.
-                extra.remove(&key);
-                id
-            }
+        Some(name) => match take(&mut extra, &mut taken, name).and_then(|v| as_key(v)) {
+            Some(id) if !id.trim().is_empty() => id,
             _ => {
                 id_problem = Some(format!("the id field `{name}` is missing or empty"));
                 String::new()
@@ -128,14 +131,7 @@ pub fn apply(
     let mut feature = Feature::new(id, geometry);
     for field in schema.fields {
         let source_name = mapping.fields.get(field.name).map(String::as_str).unwrap_or(field.name);
-        let mut value = match lookup(&source.properties, source_name) {
-            Some((key, v)) => {
-                let key = key.clone();
-                extra.remove(&key);
-                v.clone()
-            }
-            None => Value::Null,
-        };
+        let mut value = take(&mut extra, &mut taken, source_name).cloned().unwrap_or(Value::Null);
         if let Some(recode) = mapping.values.get(field.name) {
             if let Some(new) = as_key(&value).and_then(|k| recode.get(&k)) {
                 value = toml_to_json(new);
@@ -151,7 +147,33 @@ pub fn apply(
         }
     }
     feature.extra = extra;
-    (feature, id_problem)
+    (feature, id_problem, taken)
+}
+
+/// The source's properties again, from what [`apply`] left in `extra` and what it took.
+pub fn restore(extra: &Map<String, Value>, taken: Map<String, Value>) -> Map<String, Value> {
+    let mut props = extra.clone();
+    props.extend(taken);
+    props
+}
+
+/// Looks `name` up as [`lookup`] does in the source's properties (held in `extra` and `taken`
+/// together: exactly first, then ignoring case, the first such key in key order), moves it to
+/// `taken` if it was still in `extra`, and returns its value.
+fn take<'a>(extra: &mut Map<String, Value>, taken: &'a mut Map<String, Value>, name: &str) -> Option<&'a Value> {
+    let key = if extra.contains_key(name) || taken.contains_key(name) {
+        name.to_string()
+    } else {
+        let first = |m: &Map<String, Value>| m.keys().find(|k| k.eq_ignore_ascii_case(name)).cloned();
+        match (first(extra), first(taken)) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        }
+    };
+    if let Some((k, v)) = extra.remove_entry(&key) {
+        taken.insert(k, v);
+    }
+    taken.get(&key)
 }
 
 fn toml_to_json(v: &toml::Value) -> Value {
@@ -163,5 +185,47 @@ fn toml_to_json(v: &toml::Value) -> Value {
         toml::Value::Datetime(d) => Value::String(d.to_string()),
         toml::Value::Array(a) => Value::Array(a.iter().map(toml_to_json).collect()),
         toml::Value::Table(t) => Value::Object(t.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn props(v: Value) -> Map<String, Value> {
+        v.as_object().expect("an object").clone()
+    }
+
+    #[test]
+    fn fields_are_taken_and_the_source_properties_restored() {
+        let schema = urbis_core::LayerId::Parcels.schema();
+        let mut mapping = Mapping { id: Some("ml".into()), ..Mapping::default() };
+        // One source field feeds the id and a field; `address` is found ignoring case.
+        mapping.fields.insert("code".into(), "ML".into());
+        mapping.fields.insert("address".into(), "Addr".into());
+        let original = props(json!({"ML": "12-34", "ADDR": "1 Main St", "other": 7, "more": [1, 2]}));
+        let mut source = SourceFeature::new(3, None, Ok(None));
+        source.properties = original.clone();
+        let (feature, problem, taken) = apply(schema, &mapping, &mut source, None);
+        assert_eq!(problem, None);
+        assert_eq!(feature.id, "12-34");
+        assert_eq!(feature.get("code"), Some(&json!("12-34")));
+        assert_eq!(feature.get("address"), Some(&json!("1 Main St")));
+        assert_eq!(feature.extra, props(json!({"other": 7, "more": [1, 2]})));
+        assert!(source.properties.is_empty(), "taken, not copied");
+        assert_eq!(restore(&feature.extra, taken), original);
+    }
+
+    #[test]
+    fn an_exact_name_wins_over_one_that_differs_in_case() {
+        let schema = urbis_core::LayerId::Parcels.schema();
+        let mut source = SourceFeature::new(0, Some("p1".into()), Ok(None));
+        source.properties = props(json!({"CODE": "upper", "code": "exact"}));
+        let (feature, _, taken) = apply(schema, &Mapping::default(), &mut source, None);
+        assert_eq!(feature.get("code"), Some(&json!("exact")));
+        assert_eq!(feature.extra, props(json!({"CODE": "upper"})));
+        assert_eq!(restore(&feature.extra, taken), props(json!({"CODE": "upper", "code": "exact"})));
     }
 }

@@ -19,6 +19,11 @@ use urbis_import::{ImportOptions, Mapping};
 
 use crate::config::{pick, FileConfig, DEFAULT_BIND};
 
+// mimalloc, not the system allocator: an import allocates and frees millions of small values
+// (attributes, rings) on every core, which glibc's allocator serves far more slowly.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "urbis", version, about = "Urban-planning GIS: parcels, zoning, networks, permits and service access")]
 struct Cli {
