@@ -12,7 +12,8 @@
 //!   a decided dossier whose procedure is unknown has no clock and is counted apart
 //!   (`decided_without_clock`), never as on time;
 //! - *open now*: received by "now" and not yet decided, delivered or withdrawn; at risk or overdue
-//!   as its clock says at "now" with the given policy;
+//!   as its clock says at "now" with the given policy (while it waits for its applicant, for
+//!   documents or a payment, the clock stands still and it is neither);
 //! - *processing days*: the working days in `(receipt, decision]` (the applicant's days included);
 //!   the 90th percentile is the nearest-rank one: the smallest value that at least 90% of the
 //!   dossiers do not exceed;
