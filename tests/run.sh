@@ -73,5 +73,18 @@ if ((${#features[@]})); then
     feature_args=(--features "$(IFS=,; echo "${features[*]}")")
 fi
 # --no-fail-fast: one run reports every failing test binary, not only the first.
-echo "tests/run.sh: cargo test --no-fail-fast ${scope[*]} ${feature_args[*]} $*" >&2
-cargo test --no-fail-fast "${scope[@]}" "${feature_args[@]}" "$@"
+if (($#)); then
+    echo "tests/run.sh: cargo test --no-fail-fast ${scope[*]} ${feature_args[*]} $*" >&2
+    cargo test --no-fail-fast "${scope[@]}" "${feature_args[@]}" "$@"
+    exit
+fi
+# The whole suite: every test target, then the doc tests. Not the examples, which plain `cargo
+# test` would also build (in debug, each linking the whole server) without running them: they are
+# benchmarks, type-checked by .ci/run's clippy and run in release (bench/, `cargo run --release
+# --example`).
+rc=0
+echo "tests/run.sh: cargo test --no-fail-fast ${scope[*]} ${feature_args[*]} --lib --bins --tests" >&2
+cargo test --no-fail-fast "${scope[@]}" "${feature_args[@]}" --lib --bins --tests || rc=$?
+echo "tests/run.sh: cargo test --no-fail-fast ${scope[*]} ${feature_args[*]} --doc" >&2
+cargo test --no-fail-fast "${scope[@]}" "${feature_args[@]}" --doc || rc=$?
+exit "$rc"
