@@ -5,7 +5,7 @@
 // nothing written to the store) with the suggested sites and the service centres.
 
 import * as maplibregl from "./vendor/maplibre-gl/maplibre-gl.mjs";
-import { apiRoot, escapeHtml, formatNumber, getJson } from "./common.js";
+import { apiRoot, cityMap, escapeHtml, formatNumber, getJson, status } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
@@ -14,29 +14,9 @@ const ISO_COLOURS = ["#08306b", "#2171b5", "#4292c6", "#6baed6", "#9ecae1", "#c6
 const UNCOVERED = "#a1260d";
 const SITE = "#7a0177";
 
-function status(text, isError = false) {
-  const el = $("status");
-  el.textContent = text;
-  el.classList.toggle("error", isError);
-  el.setAttribute("role", isError ? "alert" : "status");
-}
-
 // --- The map ---------------------------------------------------------------------------------
-const map = new maplibregl.Map({
-  container: "map",
-  style: `${apiRoot}/styles/cadastral.json`,
-  center: [-71.11, 42.375],
-  zoom: 13,
-  attributionControl: { compact: true },
-});
-// The end-to-end test reads the map through this.
-window.urbisMap = map;
-map.addControl(new maplibregl.NavigationControl(), "top-right");
+const map = cityMap(maplibregl, 13);
 map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-left");
-map.on("error", (e) => {
-  const message = e && e.error && e.error.message ? e.error.message : "an error in the map";
-  status(`The map could not load something: ${message}`, true);
-});
 const mapReady = new Promise((resolve) => map.once("load", resolve));
 
 const EMPTY = { type: "FeatureCollection", features: [] };

@@ -2,32 +2,13 @@
 // (/dashboard/centres.geojson) and a table of their figures with the overall ones (/dashboard).
 
 import * as maplibregl from "./vendor/maplibre-gl/maplibre-gl.mjs";
-import { apiRoot, escapeHtml, formatNumber, getJson } from "./common.js";
+import { apiRoot, cityMap, escapeHtml, formatNumber, getJson, status } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 const COLOURS = { green: "#1a9850", yellow: "#fee08b", red: "#d73027", grey: "#9e9e9e" };
 const LABELS = { green: "green", yellow: "yellow", red: "red", grey: "no rating" };
 
-function status(text, isError = false) {
-  const el = $("status");
-  el.textContent = text;
-  el.classList.toggle("error", isError);
-  el.setAttribute("role", isError ? "alert" : "status");
-}
-
-const map = new maplibregl.Map({
-  container: "map",
-  style: `${apiRoot}/styles/cadastral.json`,
-  center: [-71.11, 42.375],
-  zoom: 12.5,
-  attributionControl: { compact: true },
-});
-window.urbisMap = map;
-map.addControl(new maplibregl.NavigationControl(), "top-right");
-map.on("error", (e) => {
-  const message = e && e.error && e.error.message ? e.error.message : "an error in the map";
-  status(`The map could not load something: ${message}`, true);
-});
+const map = cityMap(maplibregl, 12.5);
 const mapReady = new Promise((resolve) => map.once("load", resolve));
 
 mapReady.then(() => {
