@@ -584,14 +584,7 @@ impl Store for GpkgStore {
     }
 
     async fn replace(&self, layer: LayerId, feature: &Feature) -> Result<()> {
-        let schema = layer.schema();
-        let mut sets = vec![];
-        if schema.has_geometry() {
-            sets.push("geom = ?".to_string());
-        }
-        sets.extend(schema.fields.iter().map(|f| format!("{} = ?", f.name)));
-        sets.push("extra = ?".into());
-        let sql = format!("UPDATE {} SET {} WHERE id = ?", layer.name(), sets.join(", "));
+        let sql = Self::update_sql(layer);
         let mut values = row_values(layer, feature, wkb::to_gpkg)?;
         let id = values.remove(0);
         values.push(id);
