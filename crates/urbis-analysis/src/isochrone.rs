@@ -30,14 +30,21 @@ pub(crate) struct SiteSearch {
 impl SiteSearch {
     pub fn new(travel: &Travel, site: &Snap, limit_s: f64) -> Self {
         let g = travel.graph;
+        let sg = &g.search;
+        let rows = match travel.direction {
+            Direction::ToCentre => &sg.reverse,
+            Direction::FromCentre => &sg.forward,
+        };
+        // By the search's node numbers (see `SearchGraph`), put back in the network's below.
         let mut cost = vec![f64::INFINITY; g.node_count()];
         // `+ 0.0` turns a negative zero (whose bits would sort last) into zero.
         let key = |c: f64| Reverse((c + 0.0).to_bits());
         let mut heap: RadixHeapMap<Reverse<u64>, u32> = RadixHeapMap::new();
         for s in travel.seeds(0, site, Metric::TimeS) {
-            if s.cost >= 0.0 && s.cost <= limit_s && s.cost < cost[s.node] {
-                cost[s.node] = s.cost;
-                heap.push(key(s.cost), s.node as u32);
+            let i = sg.rank[s.node] as usize;
+            if s.cost >= 0.0 && s.cost <= limit_s && s.cost < cost[i] {
+                cost[i] = s.cost;
+                heap.push(key(s.cost), i as u32);
             }
         }
         while let Some((Reverse(bits), node)) = heap.pop() {
@@ -46,19 +53,16 @@ impl SiteSearch {
             if bits != (c + 0.0).to_bits() {
                 continue;
             }
-            let arcs = match travel.direction {
-                Direction::ToCentre => g.in_arcs(node as usize),
-                Direction::FromCentre => g.out_arcs(node as usize),
-            };
-            for a in arcs {
-                let nc = c + a.time_s;
-                let old = &mut cost[a.node as usize];
+            for j in rows.of(node as usize) {
+                let (nc, i) = (c + rows.time_s[j], rows.node[j]);
+                let old = &mut cost[i as usize];
                 if nc < *old && nc <= limit_s {
                     *old = nc;
-                    heap.push(key(nc), a.node);
+                    heap.push(key(nc), i);
                 }
             }
         }
+        let cost = sg.rank.iter().map(|&k| cost[k as usize]).collect::<Vec<_>>();
         SiteSearch { cost, site: *site }
     }
 
@@ -324,7 +328,11 @@ fn isochrones_timed(
         b = [b[0].min(e[0]), b[1].min(e[1]), b[2].max(e[2]), b[3].max(e[3])];
     }
     let grid = Grid::new(b, cell_m);
-    let mut time = vec![f64::INFINITY; grid.nx * grid.ny];
+    // The grid's buffer is kept from one isochrone to the next on this thread (a fresh one of a
+    // few MB costs its page faults every time).
+    let mut time = GRID_BUFFER.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    time.clear();
+    time.resize(grid.nx * grid.ny, f64::INFINITY);
     for &n in &reached {
         grid.put(&mut time, pr.nodes[n as usize], search.cost[n as usize]);
     }
@@ -350,9 +358,11 @@ fn isochrones_timed(
                 grid.put(&mut time, c, tm);
             }
         };
-        // Both ends, and points every `step` projected metres along the line between.
-        put(vs[0], vm[0]);
-        put(vs[vs.len() - 1], vm[vm.len() - 1]);
+        // Points every `step` projected metres along the line (its ends are nodes, put above,
+        // with times no greater than the edge gives them), and the site on its own edge.
+        if search.site.edge == i {
+            put(g.network.projection.project(search.site.at.0), search.site.offset_m);
+        }
         let mut next = step;
         let mut v = 0;
         while next < along[along.len() - 1] {
@@ -371,6 +381,7 @@ fn isochrones_timed(
     lap(&mut t, &mut stages.dilate_s);
 
     let polygons: Vec<MultiPolygon> = cutoffs_s.iter().map(|&c| grid.outline(&values, -c)).collect();
+    GRID_BUFFER.with(|b| *b.borrow_mut() = values);
     lap(&mut t, &mut stages.contour_s);
 
     let proj = &g.network.projection;
@@ -413,6 +424,11 @@ fn ring_contains(ring: &[Coord], p: Coord) -> bool {
     inside
 }
 
+thread_local! {
+    /// The last isochrone grid's values on this thread, for the next one to reuse.
+    static GRID_BUFFER: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The grid of an isochrone: point (i, j) at (x0 + i·cell, y0 + j·cell), with two empty rows and
 /// columns around the extent it was made for.
 struct Grid {
@@ -445,8 +461,9 @@ impl Grid {
     /// Keeps `t` at the grid point nearest to `c` if it is the least there yet.
     #[inline]
     fn put(&self, time: &mut [f64], c: geo::Coord, t: f64) {
-        let i = (((c.x - self.x0) / self.cell).round() as usize).min(self.nx - 1);
-        let j = (((c.y - self.y0) / self.cell).round() as usize).min(self.ny - 1);
+        // Rounded to the nearest (every point is inside the grid: never negative).
+        let i = (((c.x - self.x0) / self.cell + 0.5) as usize).min(self.nx - 1);
+        let j = (((c.y - self.y0) / self.cell + 0.5) as usize).min(self.ny - 1);
         let k = j * self.nx + i;
         if t < time[k] {
             time[k] = t;
@@ -527,30 +544,31 @@ impl Grid {
     /// at least minus the cutoff).
     fn dilate(&self, mut t: Vec<f64>) -> Vec<f64> {
         let (nx, ny) = (self.nx, self.ny);
-        // By rows, then by columns.
-        let mut rows = vec![f64::INFINITY; nx * ny];
-        for (r, out) in t.chunks_exact(nx).zip(rows.chunks_exact_mut(nx)) {
+        // By rows in place (one row aside), then by columns in place (the row above aside).
+        let mut row = vec![f64::INFINITY; nx];
+        for r in t.chunks_exact_mut(nx) {
+            row.copy_from_slice(r);
             for i in 0..nx {
-                let mut m = r[i];
+                let mut m = row[i];
                 if i > 0 {
-                    m = m.min(r[i - 1]);
+                    m = m.min(row[i - 1]);
                 }
                 if i + 1 < nx {
-                    m = m.min(r[i + 1]);
+                    m = m.min(row[i + 1]);
                 }
-                out[i] = m;
+                r[i] = m;
             }
         }
+        let mut above = vec![f64::INFINITY; nx];
         for j in 0..ny {
+            let (r, below) = t[j * nx..].split_at_mut(nx);
             for i in 0..nx {
-                let mut m = rows[j * nx + i];
-                if j > 0 {
-                    m = m.min(rows[(j - 1) * nx + i]);
-                }
+                let mut m = r[i].min(above[i]);
                 if j + 1 < ny {
-                    m = m.min(rows[(j + 1) * nx + i]);
+                    m = m.min(below[i]);
                 }
-                t[j * nx + i] = -m;
+                above[i] = r[i];
+                r[i] = -m;
             }
         }
         t

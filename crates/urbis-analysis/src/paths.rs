@@ -60,7 +60,9 @@ pub struct NodeLabels {
 /// Every cost is at least zero (times and lengths of edges, access legs), so the costs popped
 /// never decrease: the queue is a radix heap (the `radix-heap` crate) keyed by the bits of the
 /// cost (a non-negative `f64`'s bits order as the number does). Labels live in three flat arrays
-/// and the queue holds only (cost, node); an entry whose cost is no longer its node's is
+/// (cost, metres, centre) in the node order of [`crate::graph::SearchGraph`] (nodes near each
+/// other near each other in memory), put back in the network's order at the end; a relaxation reads the metres only on a tie of
+/// costs, and the queue holds only (cost, node); an entry whose cost is no longer its node's is
 /// skipped. A node relabelled at an equal cost (a shorter path, or a lower centre) is queued
 /// and expanded again, so the tie rule holds whatever order equal costs come out in. The
 /// benchmark in `bench/coverage.sh` measures this function.
@@ -72,51 +74,61 @@ pub fn nearest_centres(
     limit: f64,
 ) -> NodeLabels {
     let n = graph.node_count();
-    // Per node (cost, metres, centre), side by side: one cache line read per relaxation.
-    let mut label: Vec<(f64, f64, u32)> = vec![(f64::INFINITY, f64::INFINITY, u32::MAX); n];
-    // Better than the node's label: by cost, then metres, then the lower centre.
-    let better = |c: f64, l: f64, k: u32, old: &(f64, f64, u32)| {
-        c < old.0 || (c == old.0 && l.total_cmp(&old.1).then(k.cmp(&old.2)).is_lt())
+    let sg = &graph.search;
+    // Towards the centre, a node's predecessor u travels u → node: the reversed graph.
+    let rows = match direction {
+        Direction::ToCentre => &sg.reverse,
+        Direction::FromCentre => &sg.forward,
     };
+    let steps = match metric {
+        Metric::TimeS => &rows.time_s,
+        Metric::LengthM => &rows.length_m,
+    };
+    // Labels side by side in three arrays, by the search's node numbers (see `SearchGraph`).
+    let mut cost = vec![f64::INFINITY; n];
+    let mut length = vec![f64::INFINITY; n];
+    let mut centre = vec![u32::MAX; n];
     // `+ 0.0` turns a negative zero (whose bits would sort last) into zero.
     let key = |c: f64| Reverse((c + 0.0).to_bits());
     let mut heap: RadixHeapMap<Reverse<u64>, u32> = RadixHeapMap::new();
     for s in seeds {
-        let k = s.centre as u32;
-        if s.cost >= 0.0 && s.cost <= limit && better(s.cost, s.length_m, k, &label[s.node]) {
-            label[s.node] = (s.cost, s.length_m, k);
-            heap.push(key(s.cost), s.node as u32);
+        let (k, i) = (s.centre as u32, sg.rank[s.node] as usize);
+        // Better than the node's label: by cost, then metres, then the lower centre.
+        let better =
+            s.cost < cost[i] || (s.cost == cost[i] && s.length_m.total_cmp(&length[i]).then(k.cmp(&centre[i])).is_lt());
+        if s.cost >= 0.0 && s.cost <= limit && better {
+            (cost[i], length[i], centre[i]) = (s.cost, s.length_m, k);
+            heap.push(key(s.cost), i as u32);
         }
     }
     while let Some((Reverse(bits), node)) = heap.pop() {
         let node = node as usize;
-        let (c, l, k) = label[node];
+        let c = cost[node];
         // A stale entry: the node has had a cheaper label since.
         if bits != (c + 0.0).to_bits() {
             continue;
         }
-        // Towards the centre, a node's predecessor u travels u → node: the reversed graph.
-        let arcs = match direction {
-            Direction::ToCentre => graph.in_arcs(node),
-            Direction::FromCentre => graph.out_arcs(node),
-        };
-        for a in arcs {
-            let step = match metric {
-                Metric::TimeS => a.time_s,
-                Metric::LengthM => a.length_m,
-            };
-            let (nc, nl) = (c + step, l + a.length_m);
-            let old = &mut label[a.node as usize];
-            if nc <= limit && better(nc, nl, k, old) {
-                *old = (nc, nl, k);
-                heap.push(key(nc), a.node);
+        let (l, k) = (length[node], centre[node]);
+        for j in rows.of(node) {
+            let (nc, i) = (c + steps[j], rows.node[j] as usize);
+            let old = cost[i];
+            if nc > limit || nc > old {
+                continue;
+            }
+            let nl = l + rows.length_m[j];
+            if nc < old || nl.total_cmp(&length[i]).then(k.cmp(&centre[i])).is_lt() {
+                (cost[i], length[i], centre[i]) = (nc, nl, k);
+                heap.push(key(nc), i as u32);
             }
         }
     }
-    NodeLabels {
-        metric,
-        cost: label.iter().map(|l| l.0).collect(),
-        length_m: label.iter().map(|l| l.1).collect(),
-        centre: label.iter().map(|l| (l.2 != u32::MAX).then_some(l.2)).collect(),
+    // Back to the network's node numbers.
+    let mut out =
+        NodeLabels { metric, cost: vec![f64::INFINITY; n], length_m: vec![f64::INFINITY; n], centre: vec![None; n] };
+    for (k, &i) in sg.order.iter().enumerate() {
+        let i = i as usize;
+        (out.cost[i], out.length_m[i]) = (cost[k], length[k]);
+        out.centre[i] = (centre[k] != u32::MAX).then_some(centre[k]);
     }
+    out
 }
