@@ -1,7 +1,8 @@
 //! Tile cache benchmark: requests per second and latency for one busy tile (parcels, zoning
 //! districts and roads of the demo city at City Hall), served from the cache (hit) and made
 //! anew (miss: a router with an empty cache for each request, so every one renders), through the
-//! whole router (extractors, the change-feed read before each request, headers) but no socket.
+//! whole router (extractors, the store's change watch before each request, headers) but no
+//! socket.
 //!
 //!   cargo run --release -p urbis-server --example tile_cache_bench [-- SECONDS CONCURRENCY]
 //!

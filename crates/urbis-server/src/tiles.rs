@@ -60,8 +60,8 @@ pub fn set_cache_mb(mb: u64) {
 }
 
 impl Default for TileCache {
-    /// [`DEFAULT_CACHE_MB`] (or what [`set_cache_mb`] set) of tiles; the change feed read before
-    /// every request.
+    /// [`DEFAULT_CACHE_MB`] (or what [`set_cache_mb`] set) of tiles; before every request the
+    /// store's change watch, and the change feed when the watch cannot rule out a change.
     fn default() -> TileCache {
         let mb = CACHE_MB.load(std::sync::atomic::Ordering::Relaxed);
         TileCache::new(mb.saturating_mul(1024 * 1024), Duration::ZERO)
