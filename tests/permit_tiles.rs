@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use city::{App, History};
+use city::{tile_of, App, History};
 use geo::InteriorPoint;
 use serde_json::{json, Value};
 use urbis_core::domain::{Dossier, PermitEvent};
@@ -20,15 +20,6 @@ use urbis_store::{AttributeFilter, Comparison, Query, Store};
 const STAFF: &str = "admin-token-0123456789";
 
 on_both_stores!((store, dir) => (std::sync::Arc::from(store), dir); permits_tiles_carry_the_clock_status);
-
-/// The slippy-map tile of a point, by the textbook formula.
-fn tile_of(lon: f64, lat: f64, z: u32) -> (u32, u32) {
-    let n = 2f64.powi(z as i32);
-    let phi = lat.to_radians();
-    let x = ((lon + 180.0) / 360.0 * n).floor() as u32;
-    let y = ((1.0 - (phi.tan() + 1.0 / phi.cos()).ln() / std::f64::consts::PI) / 2.0 * n).floor() as u32;
-    (x, y)
-}
 
 /// The permits layer's features of a tile, decoded by tests/decode_mvt.py, by their `id`.
 fn decode_permits(dir: &Path, name: &str, bytes: &[u8]) -> std::collections::BTreeMap<String, Value> {

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use city::tile_of;
 use geo::polygon;
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -83,15 +84,6 @@ fn decode(files: &[PathBuf]) -> serde_json::Map<String, Value> {
     );
     let Value::Object(m) = serde_json::from_slice(&out.stdout).unwrap() else { panic!("decoder output") };
     m
-}
-
-/// The slippy-map tile of a point, by the textbook formula (not the crate's code).
-fn tile_of(lon: f64, lat: f64, z: u32) -> (u32, u32) {
-    let n = 2f64.powi(z as i32);
-    let phi = lat.to_radians();
-    let x = ((lon + 180.0) / 360.0 * n).floor() as u32;
-    let y = ((1.0 - (phi.tan() + 1.0 / phi.cos()).ln() / std::f64::consts::PI) / 2.0 * n).floor() as u32;
-    (x, y)
 }
 
 /// A point's position inside tile z/x/y in tile units (extent 4096, y down), same formula.

@@ -140,6 +140,15 @@ impl History {
     }
 }
 
+/// The slippy-map tile of a point, by the textbook formula (not the crate's code).
+pub fn tile_of(lon: f64, lat: f64, z: u32) -> (u32, u32) {
+    let n = 2f64.powi(z as i32);
+    let phi = lat.to_radians();
+    let x = ((lon + 180.0) / 360.0 * n).floor() as u32;
+    let y = ((1.0 - (phi.tan() + 1.0 / phi.cos()).ln() / std::f64::consts::PI) / 2.0 * n).floor() as u32;
+    (x, y)
+}
+
 /// An answer of the server, its body also as text and as JSON (`Null` when it is not JSON).
 pub struct Answer {
     pub status: StatusCode,
