@@ -119,7 +119,7 @@ pub fn apply(
     let mut taken = Map::new();
     let mut id_problem = None;
     let id = match &mapping.id {
-        Some(name) => match take(&mut extra, &mut taken, name).and_then(|v| as_key(v)) {
+        Some(name) => match take(&mut extra, &mut taken, name).and_then(as_key) {
             Some(id) if !id.trim().is_empty() => id,
             _ => {
                 id_problem = Some(format!("the id field `{name}` is missing or empty"));
