@@ -14,7 +14,9 @@
 //! reads the feed as before); on the GeoPackage, `PRAGMA data_version` on a connection of the
 //! watch's own (exact: it moves with any other connection's commit). A write through this
 //! server's API reads the feed before its response ([`TileCache::catch_up`]), so the next
-//! request never depends on a notification's timing.
+//! request never depends on a notification's timing. The watch is trusted for
+//! [`TRUST_WATCH_FOR`] after each read of the feed, then the feed is read again (at most one read
+//! in that time under load): a late or lost notification delays a change by at most that long.
 //! A tile rendered while a change was being applied is served but not kept, so a render that
 //! raced an edit never stays in the cache.
 
@@ -72,7 +74,18 @@ pub struct TileCache {
     /// The watch's token taken before the last completed read of the feed, [`NO_TOKEN`] when
     /// there was none: while the watch still answers it, a request needs no read.
     read_token: AtomicU64,
+    /// When the last read of the feed started, in nanoseconds after `born`: the watch is trusted
+    /// for [`TRUST_WATCH_FOR`] after a read, then the feed is read again.
+    read_at_ns: AtomicU64,
+    born: Instant,
 }
+
+/// How long after a read of the feed a hit may rely on the store's watch alone. Past it the next
+/// request reads the feed (at most one read in this time under load): a change whose notice is
+/// late (a notification delayed on a loaded machine) or lost (a connection dropped unnoticed) is
+/// seen at most this long after its commit, and a request that follows another process's write
+/// after a pause longer than this (as `urbis import` then a request does) sees it exactly.
+pub const TRUST_WATCH_FOR: Duration = Duration::from_millis(50);
 
 /// No token: the next request reads the feed.
 const NO_TOKEN: u64 = u64::MAX;
@@ -123,6 +136,8 @@ impl TileCache {
             enabled: max_bytes > 0,
             watch: std::sync::OnceLock::new(),
             read_token: AtomicU64::new(NO_TOKEN),
+            read_at_ns: AtomicU64::new(0),
+            born: Instant::now(),
         }
     }
 
@@ -167,7 +182,7 @@ impl TileCache {
     async fn up_to_date(&self, store: &dyn Store) -> Result<(), StoreError> {
         let watch = self.watch.get_or_init(|| store.change_watch());
         if let Some(t) = watch.as_ref().and_then(|w| w.token()) {
-            if self.read_token.load(Ordering::Acquire) == t {
+            if self.read_token.load(Ordering::Acquire) == t && self.watch_trusted() {
                 return Ok(());
             }
         }
@@ -197,7 +212,8 @@ impl TileCache {
         // Taken before the read: a commit after it moves the token again.
         let token = watch.and_then(|w| w.token());
         // Another request read the feed while this one waited for the lock.
-        let known = !force && token.is_some_and(|t| self.read_token.load(Ordering::Acquire) == t);
+        let known =
+            !force && token.is_some_and(|t| self.read_token.load(Ordering::Acquire) == t) && self.watch_trusted();
         let fresh = known || feed.read_at.is_some_and(|t| t >= arrived || t.elapsed() < self.max_staleness);
         if !fresh {
             let started = Instant::now();
@@ -221,6 +237,8 @@ impl TileCache {
                 }
             }
             feed.read_at = Some(started);
+            let ns = u64::try_from(started.saturating_duration_since(self.born).as_nanos()).unwrap_or(u64::MAX);
+            self.read_at_ns.store(ns, Ordering::Release);
             self.read_token.store(token.unwrap_or(NO_TOKEN), Ordering::Release);
         }
         drop(feed);
@@ -245,6 +263,12 @@ impl TileCache {
     /// procedure's processing time that every dossier's status depends on); returns how many.
     pub fn drop_layer(&self, layer: LayerId) -> usize {
         self.drop_tiles(|k| k.layers.contains(&layer))
+    }
+
+    /// Whether the last read of the feed started less than [`TRUST_WATCH_FOR`] ago.
+    fn watch_trusted(&self) -> bool {
+        let now = u64::try_from(self.born.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        now.saturating_sub(self.read_at_ns.load(Ordering::Acquire)) < TRUST_WATCH_FOR.as_nanos() as u64
     }
 
     /// How many times the change feed was read since the start.

@@ -38,7 +38,7 @@ use crate::{ApiError, AppState};
 
 #[path = "tile_cache.rs"]
 mod cache;
-pub use cache::{CachedTile, Lookup, TileCache, TileKey};
+pub use cache::{CachedTile, Lookup, TileCache, TileKey, TRUST_WATCH_FOR};
 
 /// What a cache in front may do with a tile: keep it, but ask again (with its ETag) before each
 /// reuse, so that it never serves a tile an edit has changed.
