@@ -239,25 +239,13 @@ async fn write_set(store: &dyn Store) {
         };
         let mut history = History::new(&id);
         for (i, (day, stage)) in s.steps.iter().enumerate() {
-            dossier.stage = stage.to_string();
-            if *stage == "decided" {
-                dossier.decided_at = Some(instant(day));
-                dossier.decision = Some("approved".into());
-            }
+            let e = city::step(&mut dossier, i, day, stage, None);
             if *stage == "delivered" {
                 dossier.satisfaction = s.rating;
             }
             if i + 1 == s.steps.len() && dossier.decided_at.is_some() {
                 dossier.satisfaction = s.rating;
             }
-            let e = domain::PermitEvent {
-                at: instant(day),
-                kind: if i == 0 { "received" } else { "transition" }.into(),
-                stage: Some(stage.to_string()),
-                actor: Some("test".into()),
-                note: None,
-                ..Default::default()
-            };
             history.append(store, &dossier, None, e).await;
         }
     }

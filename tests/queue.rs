@@ -180,19 +180,7 @@ async fn write_set(store: &dyn Store) {
         };
         let mut history = History::new(&id);
         for (i, (day, stage)) in s.steps.iter().enumerate() {
-            dossier.stage = stage.to_string();
-            if *stage == "decided" {
-                dossier.decided_at = Some(instant(day));
-                dossier.decision = Some("approved".into());
-            }
-            let e = domain::PermitEvent {
-                at: instant(day),
-                kind: if i == 0 { "received" } else { "transition" }.into(),
-                stage: Some(stage.to_string()),
-                actor: Some("test".into()),
-                note: Some(format!("called {APPLICANT}")),
-                ..Default::default()
-            };
+            let e = city::step(&mut dossier, i, day, stage, Some(format!("called {APPLICANT}")));
             history.append(store, &dossier, Some(geo_types::Point::new(-71.1, 42.37).into()), e).await;
         }
     }

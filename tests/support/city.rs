@@ -149,6 +149,31 @@ pub fn tile_of(lon: f64, lat: f64, z: u32) -> (u32, u32) {
     (x, y)
 }
 
+/// Step `i` of a made-up history, on `day` (10:00 in Cambridge): `dossier` moves to `stage` (a
+/// decision approves it that day) and the step's event is returned, "received" first and
+/// "transition" after, by the actor "test" with `note`, ready for [`History::append`].
+pub fn step(
+    dossier: &mut domain::Dossier,
+    i: usize,
+    day: &str,
+    stage: &str,
+    note: Option<String>,
+) -> domain::PermitEvent {
+    dossier.stage = stage.to_string();
+    if stage == "decided" {
+        dossier.decided_at = Some(instant(day));
+        dossier.decision = Some("approved".into());
+    }
+    domain::PermitEvent {
+        at: instant(day),
+        kind: if i == 0 { "received" } else { "transition" }.into(),
+        stage: Some(stage.to_string()),
+        actor: Some("test".into()),
+        note,
+        ..Default::default()
+    }
+}
+
 /// An answer of the server, its body also as text and as JSON (`Null` when it is not JSON).
 pub struct Answer {
     pub status: StatusCode,
