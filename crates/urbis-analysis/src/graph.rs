@@ -59,6 +59,11 @@ pub(crate) struct Projected {
     /// Projected metres from each edge's first vertex to each of its vertices, side by side with
     /// `vertices`.
     pub along: Vec<f64>,
+    /// Geodesic metres from each edge's start to each of its vertices (the edges' `vertex_m`),
+    /// side by side with `vertices`.
+    pub metres: Vec<f64>,
+    /// Each edge's (from, to, metres), apart from the rest of the edge.
+    pub ends: Vec<(u32, u32, f64)>,
     /// Each edge's bounding box: (min x, min y, max x, max y).
     pub bbox: Vec<[f64; 4]>,
 }
@@ -129,6 +134,8 @@ impl<'n> ModeGraph<'n> {
             let nodes = self.network.nodes.iter().map(|n| proj.project(n.position)).collect();
             let mut vertices: Vec<geo::Coord> = vec![];
             let mut along = vec![];
+            let mut metres = vec![];
+            let mut ends = vec![];
             let mut start = vec![0u32];
             let mut bbox = vec![];
             for e in &self.network.edges {
@@ -144,10 +151,13 @@ impl<'n> ModeGraph<'n> {
                     vertices.push(p);
                     along.push(m);
                 }
+                // A line's vertices and their metres go together (one metre count a vertex).
+                metres.extend((0..e.geometry.0.len()).map(|k| e.vertex_m.get(k).copied().unwrap_or(e.length_m)));
+                ends.push((e.from as u32, e.to as u32, e.length_m));
                 start.push(vertices.len() as u32);
                 bbox.push(b);
             }
-            Projected { nodes, vertices, start, along, bbox }
+            Projected { nodes, vertices, start, along, metres, ends, bbox }
         })
     }
 

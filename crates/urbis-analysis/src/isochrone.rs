@@ -96,16 +96,24 @@ impl SiteSearch {
         let g = travel.graph;
         let mut edges = vec![];
         let mut ways = vec![];
-        for (i, e) in g.network.edges.iter().enumerate() {
+        for (i, &(from, to, len)) in g.projected().ends.iter().enumerate() {
             let first = ways.len();
-            let len = e.length_m;
-            for (node, at, far) in [(e.from, 0.0, len), (e.to, len, 0.0)] {
+            // `travel.part` in time, without reading the rest of the edge.
+            let part = |from_m: f64, to_m: f64| {
+                let metres = (to_m - from_m).abs();
+                if metres == 0.0 {
+                    return Some(0.0);
+                }
+                let full = if to_m >= from_m { g.forward_s[i] } else { g.backward_s[i] };
+                full.is_finite().then(|| full * metres / len)
+            };
+            for (node, at, far) in [(from as usize, 0.0, len), (to as usize, len, 0.0)] {
                 let t0 = self.cost[node];
                 if t0 > max_s {
                     continue;
                 }
                 let (x, y) = travel.travel(far, at);
-                if let Some((full, _)) = travel.part(i, x, y, Metric::TimeS) {
+                if let Some(full) = part(x, y) {
                     let rate = if len > 0.0 { full / len } else { 0.0 };
                     ways.push(Way { t0, rate, at, lo: at.min(far), hi: at.max(far) });
                 }
@@ -293,6 +301,8 @@ fn isochrones_timed(
     };
     for k in 0..edges.len() {
         let w = ways_of(k);
+        // The edge's whole length: an end's way spans it.
+        let whole = w.iter().fold(0.0, |m: f64, w| m.max(w.hi - w.lo));
         for (c, total) in cutoffs_s.iter().zip(road_m.iter_mut()) {
             // At most four stretches (two ends, two sides of the site): their union's length.
             let mut parts = [(0.0, 0.0); 4];
@@ -302,6 +312,11 @@ fn isochrones_timed(
                 n += 1;
             }
             let parts = &mut parts[..n];
+            // Most often one stretch is the whole edge.
+            if parts.iter().any(|p| p.1 - p.0 == whole) {
+                *total += whole;
+                continue;
+            }
             parts.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
             let mut end = f64::NEG_INFINITY;
             for &(a, b) in parts.iter() {
@@ -337,9 +352,9 @@ fn isochrones_timed(
         grid.put(&mut time, pr.nodes[n as usize], search.cost[n as usize]);
     }
     let step = grid.cell;
-    for k in 0..edges.len() {
+    for (k, &(i, _)) in edges.iter().enumerate() {
         let w = ways_of(k);
-        let i = edges[k].0 as usize;
+        let i = i as usize;
         let at = |m: f64| {
             w.iter()
                 .filter(|w| m >= w.lo && m <= w.hi)
@@ -348,8 +363,8 @@ fn isochrones_timed(
         };
         let (a, z) = (pr.start[i] as usize, pr.start[i + 1] as usize);
         let (vs, along) = (&pr.vertices[a..z], &pr.along[a..z]);
-        let vm = &g.network.edges[i].vertex_m;
-        if vs.is_empty() || vs.len() != vm.len() {
+        let vm = &pr.metres[a..z];
+        if vs.is_empty() {
             continue;
         }
         let mut put = |c: geo::Coord, m: f64| {
@@ -435,6 +450,8 @@ struct Grid {
     x0: f64,
     y0: f64,
     cell: f64,
+    /// 1 / cell.
+    per_m: f64,
     nx: usize,
     ny: usize,
 }
@@ -455,15 +472,22 @@ impl Grid {
             cell *= 1.25;
         }
         let (nx, ny) = size(cell);
-        Grid { x0: x0 - Self::PAD * cell, y0: y0 - Self::PAD * cell, cell, nx: nx as usize, ny: ny as usize }
+        Grid {
+            x0: x0 - Self::PAD * cell,
+            y0: y0 - Self::PAD * cell,
+            cell,
+            per_m: 1.0 / cell,
+            nx: nx as usize,
+            ny: ny as usize,
+        }
     }
 
     /// Keeps `t` at the grid point nearest to `c` if it is the least there yet.
     #[inline]
     fn put(&self, time: &mut [f64], c: geo::Coord, t: f64) {
         // Rounded to the nearest (every point is inside the grid: never negative).
-        let i = (((c.x - self.x0) / self.cell + 0.5) as usize).min(self.nx - 1);
-        let j = (((c.y - self.y0) / self.cell + 0.5) as usize).min(self.ny - 1);
+        let i = (((c.x - self.x0) * self.per_m + 0.5) as usize).min(self.nx - 1);
+        let j = (((c.y - self.y0) * self.per_m + 0.5) as usize).min(self.ny - 1);
         let k = j * self.nx + i;
         if t < time[k] {
             time[k] = t;
