@@ -14,52 +14,27 @@
 # The load generator (wrk, Debian) runs on the same machine and takes its share of the CPU.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=common.sh
+source "$repo/bench/common.sh"
 data="${URBIS_DATA:-$repo/../shared/data}"
 duration="${DURATION:-15}"
 connections="${CONNECTIONS:-16}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/urbis/target}"
 venv="${URBIS_BENCH_VENV:-$HOME/.cache/urbis/bench-venv}"
 
-bash "$repo/tests/install-deps.sh"
-command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+bench_deps
 if [[ ! -x "$venv/bin/gunicorn" ]] || ! "$venv/bin/python" -c 'import pygeoapi' 2>/dev/null; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check pygeoapi gunicorn psycopg2-binary SQLAlchemy GeoAlchemy2 \
         "pygeofilter[backend-sqlalchemy]"
 fi
-cargo build --release -p urbis --manifest-path "$repo/Cargo.toml" >&2
-urbis="$CARGO_TARGET_DIR/release/urbis"
+bench_urbis
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/urbis-bench-api.XXXXXX")"
-chmod 755 "$work"
-# shellcheck source=../tests/pg-ephemeral.sh
-source "$repo/tests/pg-ephemeral.sh"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    pg_ephemeral_stop
-    rm -rf "$work"
-}
-trap cleanup EXIT
-pg_ephemeral_start "$work/pg"
-pg_url="postgres://postgres@127.0.0.1:$PG_PORT"
-"${PG_PSQL[@]}" -d postgres -c "CREATE DATABASE city TEMPLATE urbis_template" >/dev/null
-"$urbis" migrate --store "$pg_url/city" >/dev/null
+bench_work api
+bench_city_db
 printf '[fields]\ncode = "ML"\n' >"$work/parcels.toml"
 "$urbis" import --report-dir "$work" --store "$pg_url/city" --layer parcels --map "$work/parcels.toml" --skip-invalid \
     --make-valid "$data/cambridge/ASSESSING_ParcelsFY2014.topojson" >&2
 "${PG_PSQL[@]}" -d city -c "ANALYZE" >/dev/null
-
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_for() { # url
-    for _ in $(seq 100); do
-        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-        sleep 0.2
-    done
-    echo "no answer from $1" >&2
-    return 1
-}
 
 # --- urbis ---------------------------------------------------------------------------------
 u_port=$(free_port)

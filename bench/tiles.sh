@@ -22,38 +22,23 @@
 # crates.io outside the repository ($HOME/.cache/urbis/martin) when missing (about 20 minutes).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=common.sh
+source "$repo/bench/common.sh"
 connections="${CONNECTIONS:-16}"
 threads="${THREADS:-2}"
 passes="${CACHED_PASSES:-20}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/urbis/target}"
 martin_root="${URBIS_MARTIN_ROOT:-$HOME/.cache/urbis/martin}"
 martin="$martin_root/bin/martin"
 
-bash "$repo/tests/install-deps.sh"
-command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+bench_deps
 if [[ ! -x "$martin" ]]; then
     echo "installing Martin 1.14.0 into $martin_root (about 20 minutes) …" >&2
     cargo install martin --version 1.14.0 --locked --no-default-features --features postgres,mbtiles,pmtiles \
         --root "$martin_root" >&2
 fi
-urbis="${URBIS_BIN:-}"
-if [[ -z "$urbis" ]]; then
-    cargo build --release -p urbis --manifest-path "$repo/Cargo.toml" >&2
-    urbis="$CARGO_TARGET_DIR/release/urbis"
-fi
+bench_urbis
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/urbis-bench-tiles.XXXXXX")"
-chmod 755 "$work"
-# shellcheck source=../tests/pg-ephemeral.sh
-source "$repo/tests/pg-ephemeral.sh"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    pg_ephemeral_stop
-    rm -rf "$work"
-}
-trap cleanup EXIT
+bench_work tiles
 
 # --- the demo city in PostGIS ----------------------------------------------------------------
 demo="${URBIS_DEMO:-}"
@@ -61,26 +46,13 @@ if [[ -z "$demo" ]]; then
     demo="$work/demo.gpkg"
     "$urbis" demo --no-serve --store "$demo" --data-samples "$repo/data-samples" >&2
 fi
-pg_ephemeral_start "$work/pg"
-pg_url="postgres://postgres@127.0.0.1:$PG_PORT"
-"${PG_PSQL[@]}" -d postgres -c "CREATE DATABASE city TEMPLATE urbis_template" >/dev/null
-"$urbis" migrate --store "$pg_url/city" >/dev/null
+bench_city_db
 layers=(parcels zoning_districts zoning_overlays roads)
 for layer in "${layers[@]}"; do
     printf 'id = "id"\nsource_layer = "%s"\n' "$layer" >"$work/$layer.toml"
     "$urbis" import --store "$pg_url/city" --layer "$layer" --map "$work/$layer.toml" --report-dir "$work" "$demo" >&2
 done
 "${PG_PSQL[@]}" -d city -c "VACUUM ANALYZE" >/dev/null
-
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_for() { # url
-    for _ in $(seq 300); do
-        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-        sleep 0.2
-    done
-    echo "no answer from $1" >&2
-    return 1
-}
 
 # --- Martin's configuration from tiles/*.toml and the tables' column types --------------------
 "${PG_PSQL[@]}" -d city -At -F '|' -c "SELECT table_name, column_name, udt_name FROM information_schema.columns
