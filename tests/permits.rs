@@ -492,6 +492,10 @@ async fn workflow_on_cambridge_parcels(store: Arc<dyn Store>, backend: Backend, 
     assert_eq!(o.body[0]["status"], "closed", "{}", o.text);
     let queue = call(&store, "GET", "/dossiers?limit=1000", Some(EDITOR), None).await;
     assert!(!queue.body["dossiers"].as_array().unwrap().iter().any(|d| d["id"] == json!(code)), "{}", queue.text);
+    // … and not open in its parcel's report either.
+    let report = call(&store, "GET", "/parcels/127-123/report", None, None).await;
+    let on_it = report.body["permits"].as_array().unwrap().iter().find(|p| p["id"] == json!(code));
+    assert_eq!(on_it.map(|p| p["open"].clone()), Some(json!(false)), "{}", report.text);
     let r = call(&store, "POST", &path, Some(EDITOR), Some(go("delivered", None))).await;
     assert_eq!((r.status, r.body["allowed"].clone()), (StatusCode::CONFLICT, json!(["payment_received"])));
     let r =

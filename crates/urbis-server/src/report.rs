@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use urbis_core::geodesy::area_m2;
 use urbis_core::permits::check::{polygons, share_of_site_of_area};
+use urbis_core::permits::Stage;
 use urbis_core::{Feature, LayerId};
 use urbis_store::{AttributeFilter, Comparison, Query};
 
@@ -154,7 +155,9 @@ async fn report(
         })
         .map(|p| {
             let mut j = feature_json(LayerId::Permits, p);
-            let open = !matches!(p.text("stage"), Some("decided" | "delivered" | "withdrawn"));
+            // A fee paid after the decision does not reopen it.
+            let decided = p.text("decision").is_some();
+            let open = p.text("stage").and_then(|s| s.parse::<Stage>().ok()).is_some_and(|s| s.is_open_when(decided));
             j["open"] = json!(open);
             j
         })
