@@ -58,10 +58,10 @@ pub struct NodeLabels {
 /// (nodes beyond stay unreached); `f64::INFINITY` searches the whole graph.
 ///
 /// Every cost is at least zero (times and lengths of edges, access legs), so the costs popped
-/// never decrease: the queue is a radix heap (the `radix-heap` crate) keyed by the bits of the
-/// cost (a non-negative `f64`'s bits order as the number does). Labels live in three flat arrays
+/// never decrease: the queue is a radix heap (the `radix-heap` crate) keyed by the cost in
+/// millionths, rounded down. Labels live in three flat arrays
 /// (cost, metres, centre) in the node order of [`crate::graph::SearchGraph`] (nodes near each
-/// other near each other in memory), put back in the network's order at the end; a relaxation reads the metres only on a tie of
+/// other near each other in memory), the labelled ones put back in the network's order at the end; a relaxation reads the metres only on a tie of
 /// costs, and the queue holds only (cost, node); an entry whose cost is no longer its node's is
 /// skipped. A node relabelled at an equal cost (a shorter path, or a lower centre) is queued
 /// and expanded again, so the tie rule holds whatever order equal costs come out in. The
@@ -88,24 +88,34 @@ pub fn nearest_centres(
     let mut cost = vec![f64::INFINITY; n];
     let mut length = vec![f64::INFINITY; n];
     let mut centre = vec![u32::MAX; n];
-    // `+ 0.0` turns a negative zero (whose bits would sort last) into zero.
-    let key = |c: f64| Reverse((c + 0.0).to_bits());
+    // The queue's key: the cost in millionths, rounded down (a monotone map, so the keys popped
+    // never decrease either). Fewer significant bits than the `f64` itself means fewer moves
+    // between the radix heap's buckets; costs within one millionth come out in any order, and a
+    // node that one of them then improves is queued and expanded again (below), so the labels
+    // are the exact `f64` ones whatever that order.
+    let key = |c: f64| Reverse((c * 1e6) as u64);
     let mut heap: RadixHeapMap<Reverse<u64>, u32> = RadixHeapMap::new();
+    // The nodes labelled, for putting the labels back in the network's order.
+    let mut touched: Vec<u32> = Vec::new();
     for s in seeds {
         let (k, i) = (s.centre as u32, sg.rank[s.node] as usize);
         // Better than the node's label: by cost, then metres, then the lower centre.
         let better =
             s.cost < cost[i] || (s.cost == cost[i] && s.length_m.total_cmp(&length[i]).then(k.cmp(&centre[i])).is_lt());
         if s.cost >= 0.0 && s.cost <= limit && better {
+            if centre[i] == u32::MAX {
+                touched.push(i as u32);
+            }
             (cost[i], length[i], centre[i]) = (s.cost, s.length_m, k);
             heap.push(key(s.cost), i as u32);
         }
     }
-    while let Some((Reverse(bits), node)) = heap.pop() {
+    while let Some((popped, node)) = heap.pop() {
         let node = node as usize;
         let c = cost[node];
-        // A stale entry: the node has had a cheaper label since.
-        if bits != (c + 0.0).to_bits() {
+        // A stale entry: the node has had a cheaper label since (one within the same millionth
+        // is expanded again, which changes nothing).
+        if popped != key(c) {
             continue;
         }
         let (l, k) = (length[node], centre[node]);
@@ -117,6 +127,9 @@ pub fn nearest_centres(
             }
             let nl = l + rows.length_m[j];
             if nc < old || nl.total_cmp(&length[i]).then(k.cmp(&centre[i])).is_lt() {
+                if centre[i] == u32::MAX {
+                    touched.push(i as u32);
+                }
                 (cost[i], length[i], centre[i]) = (nc, nl, k);
                 heap.push(key(nc), i as u32);
             }
@@ -125,10 +138,10 @@ pub fn nearest_centres(
     // Back to the network's node numbers.
     let mut out =
         NodeLabels { metric, cost: vec![f64::INFINITY; n], length_m: vec![f64::INFINITY; n], centre: vec![None; n] };
-    for (k, &i) in sg.order.iter().enumerate() {
-        let i = i as usize;
+    for &k in &touched {
+        let (k, i) = (k as usize, sg.order[k as usize] as usize);
         (out.cost[i], out.length_m[i]) = (cost[k], length[k]);
-        out.centre[i] = (centre[k] != u32::MAX).then_some(centre[k]);
+        out.centre[i] = Some(centre[k]);
     }
     out
 }
