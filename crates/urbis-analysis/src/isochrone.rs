@@ -37,8 +37,9 @@ impl SiteSearch {
         };
         // By the search's node numbers (see `SearchGraph`), put back in the network's below.
         let mut cost = vec![f64::INFINITY; g.node_count()];
-        // `+ 0.0` turns a negative zero (whose bits would sort last) into zero.
-        let key = |c: f64| Reverse((c + 0.0).to_bits());
+        // Keyed by millionths of a second rounded down, as in `nearest_centres`: a node improved
+        // within the millionth it was popped in is queued and expanded again.
+        let key = |c: f64| Reverse((c * 1e6) as u64);
         let mut heap: RadixHeapMap<Reverse<u64>, u32> = RadixHeapMap::new();
         for s in travel.seeds(0, site, Metric::TimeS) {
             let i = sg.rank[s.node] as usize;
@@ -47,10 +48,10 @@ impl SiteSearch {
                 heap.push(key(s.cost), i as u32);
             }
         }
-        while let Some((Reverse(bits), node)) = heap.pop() {
+        while let Some((popped, node)) = heap.pop() {
             let c = cost[node as usize];
             // A stale entry: the node has had a lower time since.
-            if bits != (c + 0.0).to_bits() {
+            if popped != key(c) {
                 continue;
             }
             for j in rows.of(node as usize) {
