@@ -14,55 +14,13 @@
 // artefacts folder. Prints a JSON summary; exits 1 with the reason on the first failure.
 // CHROMIUM overrides the browser.
 
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { launch } from "./browser.mjs";
+import { check, idle, launch, scriptArguments, watch } from "./browser.mjs";
 
-const [base, artefacts, user, password] = process.argv.slice(2);
-if (!base || !artefacts || !user || !password) {
-  console.error("usage: node tests/reviewer.mjs BASE_URL ARTEFACTS_DIR USER PASSWORD");
-  process.exit(2);
-}
-mkdirSync(artefacts, { recursive: true });
-
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-// How long any one step may take (generous: CI runs the other tests on the same two cores).
-const TIMEOUT_MS = 60_000;
-
-async function idle(page) {
-  await page.waitForFunction(() => window.urbisMap && window.urbisMap.loaded() && window.urbisMap.isStyleLoaded(), null);
-  await page.evaluate(
-    (ms) =>
-      new Promise((resolve, reject) => {
-        const map = window.urbisMap;
-        const timer = setTimeout(() => reject(new Error(`the map was not idle after ${ms} ms`)), ms);
-        map.once("idle", () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        map.triggerRepaint();
-      }),
-    TIMEOUT_MS,
-  );
-}
-
-/** Problems the page ran into: failed requests, errors in the console. */
-function watch(page, problems, expected = new Set()) {
-  page.setDefaultTimeout(TIMEOUT_MS);
-  page.on("response", (r) => {
-    if (r.status() >= 400 && !expected.has(r.status())) problems.push(`${r.status()} ${r.url()}`);
-  });
-  page.on("requestfailed", (r) => {
-    if (r.failure()?.errorText !== "net::ERR_ABORTED") problems.push(`failed ${r.url()}: ${r.failure()?.errorText}`);
-  });
-  page.on("console", (m) => {
-    if (m.type() === "error" && !(expected.has(409) && /status of 409/.test(m.text()))) problems.push(`console: ${m.text()}`);
-  });
-  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-}
+const [base, artefacts, user, password] = scriptArguments(
+  "node tests/reviewer.mjs BASE_URL ARTEFACTS_DIR USER PASSWORD",
+  4,
+);
 
 async function api(path, token, options = {}) {
   const response = await fetch(`${base}${path}`, {
@@ -152,7 +110,7 @@ try {
   // tab's), then shows the dossier its link names.
   const phoneContext = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
   const phone = await phoneContext.newPage();
-  watch(phone, problems, new Set([409]));
+  watch(phone, problems, { expected: new Set([409]), allowedConsole: (text) => /status of 409/.test(text) });
   await phone.goto(`${base}/map/reviewer.html#dossier=${encodeURIComponent(first.id)}`);
   await phone.getByLabel("User name").fill(user);
   await phone.getByLabel("Password").fill(password);

@@ -827,6 +827,32 @@ fn check_note(note: Option<&str>) -> Result<(), PermitError> {
     Ok(())
 }
 
+/// An applicant's note, checked, trimmed, and dropped when blank.
+fn applicant_note(note: Option<String>) -> Result<Option<String>, PermitError> {
+    check_note(note.as_deref())?;
+    Ok(note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()))
+}
+
+/// The dossier `key` for a step by `who` on `route` (refused unless the policy lets them), and
+/// its history. The history's end is read first, then the dossier: a step written in between
+/// makes ours conflict.
+async fn for_a_step(
+    state: &AppState,
+    who: &Principal,
+    route: &str,
+    key: &str,
+) -> Result<(Feature, Vec<(Option<String>, PermitEvent)>), PermitError> {
+    let f0 = find_dossier(state, key).await?;
+    crate::policy::dossier_access(who, &Method::POST, route, &f0)?;
+    let events = events_of(state, &f0.id).await?;
+    let f = state
+        .store
+        .get(LayerId::Permits, &f0.id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no dossier has the id or tracking code `{key}`")))?;
+    Ok((f, events))
+}
+
 async fn transition(
     State(state): State<AppState>,
     Extension(config): Config,
@@ -854,15 +880,7 @@ async fn transition(
             return Err(bad("amount", format!("`{a}` is not an amount: a number above 0 and at most {MAX_AMOUNT}")));
         }
     }
-    // The history's end first, then the dossier: a step written in between makes ours conflict.
-    let f0 = find_dossier(&state, &id).await?;
-    crate::policy::dossier_access(&who, &Method::POST, "/dossiers/{id}/transitions", &f0)?;
-    let events = events_of(&state, &f0.id).await?;
-    let f = state
-        .store
-        .get(LayerId::Permits, &f0.id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no dossier has the id `{id}`")))?;
+    let (f, events) = for_a_step(&state, &who, "/dossiers/{id}/transitions", &id).await?;
     let current = current_stage(&f)?;
     let decided = was_decided(&events);
     if let Err(e) = current.check_move_when(decided, to, decision) {
@@ -1006,8 +1024,7 @@ async fn applicant_supplement(
     } else {
         serde_json::from_slice(&body).map_err(|e| bad("body", format!("expected {{\"note\": \"…\"}}: {e}")))?
     };
-    check_note(body.note.as_deref())?;
-    let note = body.note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+    let note = applicant_note(body.note)?;
     answer(&state, &config, &who, &code, "/track/{code}/supplement", Stage::SupplementRequested, note, None).await
 }
 
@@ -1026,8 +1043,7 @@ async fn applicant_payment(
     if reference.is_empty() || reference.chars().count() > 200 || reference.chars().any(char::is_control) {
         return Err(bad("reference", "the payment's reference: 1 to 200 characters, no control characters"));
     }
-    check_note(body.note.as_deref())?;
-    let note = body.note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+    let note = applicant_note(body.note)?;
     answer(&state, &config, &who, &code, "/track/{code}/payment", Stage::PaymentRequested, note, Some(reference)).await
 }
 
@@ -1044,14 +1060,7 @@ async fn answer(
     note: Option<String>,
     reference: Option<String>,
 ) -> Result<Json<Value>, PermitError> {
-    let f0 = find_dossier(state, code).await?;
-    crate::policy::dossier_access(who, &Method::POST, route, &f0)?;
-    let events = events_of(state, &f0.id).await?;
-    let f = state
-        .store
-        .get(LayerId::Permits, &f0.id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no dossier has the tracking code `{code}`")))?;
+    let (f, events) = for_a_step(state, who, route, code).await?;
     let current = current_stage(&f)?;
     let Some(to) = waiting.applicant_answer() else {
         return Err(PermitError::Api(ApiError::Internal(format!("`{waiting}` waits for no answer"))));
