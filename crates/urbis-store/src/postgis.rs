@@ -181,6 +181,21 @@ fn decode_raw(layer: LayerId, row: &PgRow) -> Result<RawFeature> {
     Ok(RawFeature { feature, wkb: wkb.map(<[u8]>::to_vec), extra_json })
 }
 
+/// The value of a typed attribute column, `None` when SQL NULL or (a non-finite float) JSON null:
+/// JSON has no NaN.
+pub(crate) fn column_value(row: &PgRow, col: usize, ty: FieldType) -> Result<Option<Value>, sqlx::Error> {
+    let v = match ty {
+        FieldType::Text | FieldType::Date | FieldType::DateTime => {
+            row.try_get::<Option<String>, _>(col)?.map(Value::String)
+        }
+        FieldType::Integer => row.try_get::<Option<i64>, _>(col)?.map(Value::from),
+        FieldType::Real => row.try_get::<Option<f64>, _>(col)?.map(Value::from),
+        FieldType::Boolean => row.try_get::<Option<bool>, _>(col)?.map(Value::Bool),
+        FieldType::Json => row.try_get::<Option<Value>, _>(col)?,
+    };
+    Ok(v.filter(|v| !v.is_null()))
+}
+
 /// The id, the geometry's WKB and the fields of a row of [`select_list`], and the index of its
 /// last column (`extra`).
 fn decode_head(layer: LayerId, row: &PgRow) -> Result<(Feature, Option<&[u8]>, usize)> {
@@ -194,18 +209,7 @@ fn decode_head(layer: LayerId, row: &PgRow) -> Result<(Feature, Option<&[u8]>, u
     let wkb = if schema.has_geometry() { row.try_get::<Option<&[u8]>, _>(next())? } else { None };
     let mut feature = Feature::new(id, None);
     for f in schema.fields {
-        let col = next();
-        let v = match f.ty {
-            FieldType::Text | FieldType::Date | FieldType::DateTime => {
-                row.try_get::<Option<String>, _>(col)?.map(Value::String)
-            }
-            FieldType::Integer => row.try_get::<Option<i64>, _>(col)?.map(Value::from),
-            // A non-finite float becomes JSON null, i.e. absent: JSON has no NaN.
-            FieldType::Real => row.try_get::<Option<f64>, _>(col)?.map(Value::from),
-            FieldType::Boolean => row.try_get::<Option<bool>, _>(col)?.map(Value::Bool),
-            FieldType::Json => row.try_get::<Option<Value>, _>(col)?,
-        };
-        if let Some(v) = v.filter(|v| !v.is_null()) {
+        if let Some(v) = column_value(row, next(), f.ty)? {
             feature.attributes.insert(f.name.to_string(), v);
         }
     }

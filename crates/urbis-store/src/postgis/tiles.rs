@@ -4,7 +4,6 @@
 //! (z14 parcels: 39 ms against 8 ms); the encoder's clip drops what meets the box but not the tile.
 
 use geo_types::Rect;
-use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 use urbis_core::{Feature, FieldType, LayerId};
@@ -65,17 +64,7 @@ fn decode(layer: LayerId, fields: &[&str], types: &[FieldType], row: &PgRow) -> 
     };
     let mut feature = Feature::new(id, geometry);
     for (i, (name, ty)) in fields.iter().zip(types).enumerate() {
-        let col = i + 2;
-        let v = match ty {
-            FieldType::Text | FieldType::Date | FieldType::DateTime => {
-                row.try_get::<Option<String>, _>(col)?.map(Value::String)
-            }
-            FieldType::Integer => row.try_get::<Option<i64>, _>(col)?.map(Value::from),
-            FieldType::Real => row.try_get::<Option<f64>, _>(col)?.map(Value::from),
-            FieldType::Boolean => row.try_get::<Option<bool>, _>(col)?.map(Value::Bool),
-            FieldType::Json => row.try_get::<Option<Value>, _>(col)?,
-        };
-        if let Some(v) = v.filter(|v| !v.is_null()) {
+        if let Some(v) = super::column_value(row, i + 2, *ty)? {
             feature.attributes.insert(name.to_string(), v);
         }
     }
