@@ -813,12 +813,13 @@ async fn login_from(city: &City, address: &str, user: &str, password: &str) -> (
     (status, retry, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
-/// Five failed logins a minute per user name and per client address, then 429 with Retry-After,
-/// even for the right password; other names and addresses are not held up.
+/// Five failed logins a minute per client address, twenty per user name from all addresses,
+/// then 429 with Retry-After, even for the right password; other names and addresses are not held up.
 async fn login_rate_limit(city: &City) {
     let limit = urbis_server::auth::LOGIN_FAILURES;
-    // Per user name: failures from five addresses.
-    for i in 0..limit {
+    let per_name = urbis_server::auth::LOGIN_FAILURES_PER_NAME;
+    // Per user name: failures from as many addresses (one each, so no address is held up).
+    for i in 0..per_name {
         let (status, _, _) = login_from(city, &format!("198.51.100.{i}:4000"), "admin-one", "wrong-password").await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "failure {i}");
     }
@@ -844,4 +845,14 @@ async fn login_rate_limit(city: &City) {
     // The right password of an account not held up, from the address that is: refused too.
     let (status, _, _) = login_from(city, "203.0.113.7:5002", "reviewer-here", REVIEWER_PASSWORD).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // One address cannot lock a colleague out: its failures at a name leave the name usable from
+    // elsewhere.
+    for i in 0..limit {
+        let (status, _, _) = login_from(city, "192.0.2.50:6000", "reviewer-here", "not-the-password").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "failure {i}");
+    }
+    let (status, _, _) = login_from(city, "192.0.2.50:6001", "reviewer-here", REVIEWER_PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, _, body) = login_from(city, "192.0.2.51:6000", "reviewer-here", REVIEWER_PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }

@@ -5,19 +5,25 @@
 //! isochrones and uncovered areas as GeoJSON (for the web view, without writing). A run asked to `write` replaces the
 //! `coverage_results` layer and needs a planner's or an admin's credentials. Jobs live in this
 //! process's memory.
+//!
+//! Anyone may run an analysis, so the server bounds what they cost it: [`RUNS_AT_ONCE`] run at a
+//! time (a run already uses every core) and the others wait in turn (stage `queued`); at most
+//! [`MAX_UNFINISHED`] jobs wait or run, past which a new one is refused with 503 and
+//! `Retry-After`. A request equal to one still waiting is answered with that job, which reads the
+//! store when it starts, as the new one would have.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use urbis_analysis::run::{run, validate, write, CoverageReport, CoverageRunRequest, RunProgress};
 
 use urbis_core::crs::Crs;
@@ -29,6 +35,12 @@ use crate::{ApiError, AppState};
 
 /// How many finished jobs are kept (the oldest are forgotten first).
 const KEEP_JOBS: usize = 100;
+/// Runs at the same time; the others wait their turn.
+pub const RUNS_AT_ONCE: usize = 1;
+/// Jobs waiting or running at most; a new one past this is refused (503, `Retry-After`).
+pub const MAX_UNFINISHED: usize = 8;
+/// The stage of a job waiting for its turn.
+const QUEUED: &str = "queued";
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -52,15 +64,34 @@ pub struct JobStatus {
 }
 
 struct Job {
+    /// What was asked, to answer an equal request with this job while it waits.
+    request: CoverageJobRequest,
     status: watch::Sender<JobStatus>,
     result: Mutex<Option<Arc<CoverageReport>>>,
     /// The run's isochrones and uncovered areas (not the per-parcel access points).
     features: Mutex<Option<Arc<Vec<Feature>>>>,
 }
 
-#[derive(Default)]
 struct Jobs {
     jobs: Mutex<Vec<(String, Arc<Job>)>>,
+    /// Turns to run.
+    runs: Arc<Semaphore>,
+}
+
+impl Default for Jobs {
+    fn default() -> Jobs {
+        Jobs { jobs: Mutex::default(), runs: Arc::new(Semaphore::new(RUNS_AT_ONCE)) }
+    }
+}
+
+/// What [`Jobs::admit`] decided.
+enum Admission {
+    /// A new job, to be started.
+    New(Arc<Job>),
+    /// An equal request already waits: its job answers this one too.
+    Waiting(String),
+    /// Too many jobs wait or run.
+    Full,
 }
 
 impl Jobs {
@@ -68,20 +99,36 @@ impl Jobs {
         self.jobs.lock().ok()?.iter().find(|(k, _)| k == id).map(|(_, j)| j.clone())
     }
 
-    fn add(&self, id: String, job: Arc<Job>) {
-        if let Ok(mut jobs) = self.jobs.lock() {
-            if jobs.len() >= KEEP_JOBS {
-                if let Some(i) = jobs.iter().position(|(_, j)| j.status.borrow().state != JobState::Running) {
-                    jobs.remove(i);
-                }
+    /// Takes a request in: an equal one still waiting answers it, or a new job is listed if
+    /// fewer than [`MAX_UNFINISHED`] wait or run (the oldest finished job makes room past
+    /// [`KEEP_JOBS`]).
+    fn admit(&self, request: CoverageJobRequest, initial: &JobStatus) -> Admission {
+        let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        if !request.write {
+            let waiting = jobs
+                .iter()
+                .find(|(_, j)| !j.request.write && j.request.run == request.run && j.status.borrow().stage == QUEUED);
+            if let Some((id, _)) = waiting {
+                return Admission::Waiting(id.clone());
             }
-            jobs.push((id, job));
         }
+        if jobs.iter().filter(|(_, j)| j.status.borrow().state == JobState::Running).count() >= MAX_UNFINISHED {
+            return Admission::Full;
+        }
+        if jobs.len() >= KEEP_JOBS {
+            if let Some(i) = jobs.iter().position(|(_, j)| j.status.borrow().state != JobState::Running) {
+                jobs.remove(i);
+            }
+        }
+        let (status, _) = watch::channel(initial.clone());
+        let job = Arc::new(Job { request, status, result: Mutex::new(None), features: Mutex::new(None) });
+        jobs.push((initial.id.clone(), job.clone()));
+        Admission::New(job)
     }
 }
 
 /// The body of `POST /analysis/coverage`: a run's request, and whether to write the results.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 struct CoverageJobRequest {
     #[serde(flatten)]
     run: CoverageRunRequest,
@@ -150,19 +197,25 @@ async fn start(
     let initial = JobStatus {
         id: id.clone(),
         state: JobState::Running,
-        stage: "queued".into(),
+        stage: QUEUED.into(),
         done: 0,
         total: 0,
         error: None,
         written: None,
     };
-    let (tx, _) = watch::channel(initial.clone());
-    let job = Arc::new(Job { status: tx, result: Mutex::new(None), features: Mutex::new(None) });
-    jobs.add(id.clone(), job.clone());
+    let job = match jobs.admit(request.clone(), &initial) {
+        Admission::New(job) => job,
+        Admission::Waiting(id) => return Ok(accepted(&root, &id, JobState::Running)),
+        Admission::Full => return Ok(busy()),
+    };
     let store = state.store.clone();
+    let runs = jobs.runs.clone();
     tokio::spawn(async move {
         let progress = Progress(job.status.clone());
         let outcome = async {
+            // Our turn: the semaphore is never closed, so this waits and does not fail.
+            let _turn = runs.acquire_owned().await.map_err(|e| format!("waiting for a turn: {e}"))?;
+            progress.stage("starting", 0, 0);
             // The run is minutes of CPU on a large city: off the async workers, so that the
             // server keeps answering and the job's events stream every stage as it happens.
             let (store_for_run, run_request, run_progress) =
@@ -207,9 +260,23 @@ async fn start(
             }
         }
     });
+    Ok(accepted(&root, &id, initial.state))
+}
+
+/// 202 naming the job that answers a request.
+fn accepted(root: &str, id: &str, state: JobState) -> Response {
     let url = format!("{root}/analysis/jobs/{id}");
-    let body = json!({ "id": id, "status": initial.state, "href": url, "events": format!("{url}/events"), "result": format!("{url}/result") });
-    Ok((StatusCode::ACCEPTED, [(header::LOCATION, url)], Json(body)).into_response())
+    let body = json!({ "id": id, "status": state, "href": url, "events": format!("{url}/events"), "result": format!("{url}/result") });
+    (StatusCode::ACCEPTED, [(header::LOCATION, url)], Json(body)).into_response()
+}
+
+/// 503 with `Retry-After`: the queue is full.
+fn busy() -> Response {
+    let body = json!({ "code": "busy", "message": format!(
+        "{MAX_UNFINISHED} analysis jobs are already waiting or running on this server; try again in a minute") });
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+    response
 }
 
 fn id_for_log(job: &Job) -> String {
@@ -294,5 +361,54 @@ fn not_done(job: &Job, id: &str) -> Result<Response, ApiError> {
             Json(json!({ "code": "analysis_failed", "message": s.error.unwrap_or_default() })),
         )
             .into_response()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(suggest: usize, write: bool) -> CoverageJobRequest {
+        CoverageJobRequest { run: CoverageRunRequest { suggest, ..CoverageRunRequest::default() }, write }
+    }
+
+    fn status(id: &str) -> JobStatus {
+        JobStatus {
+            id: id.into(),
+            state: JobState::Running,
+            stage: QUEUED.into(),
+            done: 0,
+            total: 0,
+            error: None,
+            written: None,
+        }
+    }
+
+    #[test]
+    fn the_queue_is_bounded_and_equal_waiting_requests_share_a_job() {
+        let jobs = Jobs::default();
+        let mut started = vec![];
+        for i in 0..MAX_UNFINISHED {
+            match jobs.admit(request(i, false), &status(&format!("job-{i}"))) {
+                Admission::New(job) => started.push(job),
+                _ => panic!("job {i} was not admitted"),
+            }
+        }
+        // An equal request while its job waits: that job.
+        assert!(matches!(jobs.admit(request(3, false), &status("other")), Admission::Waiting(id) if id == "job-3"));
+        // A new one past the bound: refused.
+        assert!(matches!(jobs.admit(request(99, false), &status("job-99")), Admission::Full));
+        // Once a job has started, an equal request is a job of its own (the store may have
+        // changed since the first read it); a finished job makes room.
+        started[3].status.send_modify(|s| s.stage = "starting".into());
+        started[0].status.send_modify(|s| s.state = JobState::Done);
+        assert!(
+            matches!(jobs.admit(request(3, false), &status("job-3b")), Admission::New(job) if job.status.borrow().id == "job-3b")
+        );
+        assert!(matches!(jobs.admit(request(50, false), &status("x")), Admission::Full));
+        // A request to write is never folded into another.
+        started[1].status.send_modify(|s| s.state = JobState::Failed);
+        assert!(matches!(jobs.admit(request(2, true), &status("write")), Admission::New(..)));
+        assert_eq!(jobs.get("job-3b").unwrap().request.run.suggest, 3);
     }
 }

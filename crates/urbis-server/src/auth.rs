@@ -12,9 +12,13 @@
 //! What each role may do is the policy table's business (`policy.rs`); this module only says who.
 //!
 //! Logins are limited ([`LoginLimiter`]): after [`LOGIN_FAILURES`] failures within
-//! [`LOGIN_WINDOW`] for one user name, or from one client address, `POST /auth/login` answers 429
-//! with `Retry-After` until the oldest of them is a window old. The count is kept in memory, per
-//! server process (servers behind one balancer each keep their own; a restart forgets).
+//! [`LOGIN_WINDOW`] from one client address, or [`LOGIN_FAILURES_PER_NAME`] for one user name from
+//! all addresses together, `POST /auth/login` answers 429 with `Retry-After` until the oldest of
+//! them is a window old (so one address alone cannot lock a colleague out, and guesses spread
+//! over many addresses are still slowed). The count is kept in memory, per server process
+//! (servers behind one balancer each keep their own; a restart forgets). Behind a reverse proxy
+//! the client is the address the proxy names in `X-Forwarded-For`, when the proxy's own address
+//! is configured as trusted ([`Auth::with_trusted_proxies`]); otherwise the TCP peer.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -219,8 +223,11 @@ struct Claims {
     exp: i64,
 }
 
-/// Failed logins allowed per user name and per client address within [`LOGIN_WINDOW`].
+/// Failed logins allowed from one client address within [`LOGIN_WINDOW`].
 pub const LOGIN_FAILURES: usize = 5;
+/// Failed logins allowed for one user name within [`LOGIN_WINDOW`], from all addresses together:
+/// more than one address may make, so that one address cannot lock the name.
+pub const LOGIN_FAILURES_PER_NAME: usize = 4 * LOGIN_FAILURES;
 /// The window failed logins are counted in.
 pub const LOGIN_WINDOW: Duration = Duration::from_secs(60);
 /// Most user names and addresses remembered; past this, those whose failures are all a window
@@ -248,8 +255,9 @@ pub struct LoginAttempt {
 }
 
 impl LoginLimiter {
-    /// Starts an attempt by `user` from `address`: `Err(wait)` when either has had
-    /// [`LOGIN_FAILURES`] failures within the window (`wait`: until the oldest leaves it).
+    /// Starts an attempt by `user` from `address`: `Err(wait)` when the address has had
+    /// [`LOGIN_FAILURES`] failures within the window, or the name [`LOGIN_FAILURES_PER_NAME`]
+    /// (`wait`: until the oldest leaves it).
     pub fn begin(&self, user: &str, address: Option<IpAddr>, now: Instant) -> Result<LoginAttempt, Duration> {
         let user: String = user.trim().chars().take(128).collect();
         let mut keys = vec![LoginKey::User(user)];
@@ -261,8 +269,12 @@ impl LoginLimiter {
                 while times.front().is_some_and(|t| now.duration_since(*t) >= LOGIN_WINDOW) {
                     times.pop_front();
                 }
-                if times.len() >= LOGIN_FAILURES {
-                    let oldest = times[times.len() - LOGIN_FAILURES];
+                let limit = match key {
+                    LoginKey::User(_) => LOGIN_FAILURES_PER_NAME,
+                    LoginKey::Address(_) => LOGIN_FAILURES,
+                };
+                if times.len() >= limit {
+                    let oldest = times[times.len() - limit];
                     wait = wait.max(LOGIN_WINDOW.saturating_sub(now.duration_since(oldest)));
                 }
             }
@@ -313,6 +325,8 @@ pub struct Auth {
     generated_secret: bool,
     /// Failed logins, shared by the clones of this server's `Auth`.
     logins: Arc<LoginLimiter>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    trusted_proxies: Arc<Vec<IpAddr>>,
 }
 
 impl fmt::Debug for Auth {
@@ -333,7 +347,13 @@ impl Auth {
     pub fn none() -> Auth {
         let mut secret = vec![0u8; 32];
         rand::rng().fill_bytes(&mut secret);
-        Auth { tokens: vec![], secret: Arc::new(secret), generated_secret: true, logins: Arc::default() }
+        Auth {
+            tokens: vec![],
+            secret: Arc::new(secret),
+            generated_secret: true,
+            logins: Arc::default(),
+            trusted_proxies: Arc::default(),
+        }
     }
 
     /// Tokens written `ROLE:TOKEN`, as the configuration holds them (the first is number 1 in
@@ -398,6 +418,14 @@ impl Auth {
         self.secret = Arc::new(secret.as_bytes().to_vec());
         self.generated_secret = false;
         Ok(self)
+    }
+
+    /// Reverse proxies in front of this server: a request from one of these addresses is counted
+    /// (by the login limit, and in the log) as coming from the client its `X-Forwarded-For`
+    /// names: the last address there that is not itself a trusted proxy.
+    pub fn with_trusted_proxies(mut self, proxies: Vec<IpAddr>) -> Auth {
+        self.trusted_proxies = Arc::new(proxies);
+        self
     }
 
     /// Whether the session key was made up at start.
@@ -652,16 +680,43 @@ struct LoginBody {
     password: String,
 }
 
-/// The client's address, when the server was started with it (`axum::serve` with
-/// `into_make_service_with_connect_info`); routers driven without a socket have none.
+/// The client's address: the TCP peer when the server was started with it (`axum::serve` with
+/// `into_make_service_with_connect_info`; routers driven without a socket have none), or, when
+/// the peer is a trusted proxy, the client its `X-Forwarded-For` names.
 pub struct ClientAddress(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+impl FromRequestParts<AppState> for ClientAddress {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddress(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        Ok(ClientAddress(peer.map(|peer| client_address(peer, &parts.headers, &state.auth.trusted_proxies))))
     }
+}
+
+/// Who sent a request that reached us from `peer`: walking `X-Forwarded-For` from its end (each
+/// proxy appends the address it heard from), the first address that is not a trusted proxy. A
+/// client can write anything at the start of the header, so only what trusted proxies appended
+/// is believed; an unreadable entry stops the walk at the last address believed.
+fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    let mut client = peer;
+    if !trusted.contains(&peer) {
+        return client;
+    }
+    let hops = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+    let hops: Vec<&str> = hops.flat_map(|v| v.split(',')).map(str::trim).collect();
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(address) => {
+                client = address;
+                if !trusted.contains(&address) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    client
 }
 
 /// 429 with `Retry-After` (whole seconds, at least 1).
@@ -669,8 +724,8 @@ fn too_many_logins(wait: Duration) -> Response {
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let seconds = seconds.max(1);
     let body = json!({ "code": "too_many_requests", "message": format!(
-        "too many failed logins for this user name or from this address: at most {LOGIN_FAILURES} a minute; \
-         try again in {seconds} s") });
+        "too many failed logins from this address (at most {LOGIN_FAILURES} a minute) or for this user name \
+         (at most {LOGIN_FAILURES_PER_NAME}); try again in {seconds} s") });
     let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     response
@@ -781,7 +836,7 @@ pub fn openapi_paths() -> Value {
                 "user": { "type": "string" }, "centres": { "type": "array", "items": { "type": "string" } },
                 "expires_at": { "type": "string", "format": "date-time" } } } } } },
                 "400": error, "401": error,
-                "429": { "description": "too many failed logins for this user name or from this address (5 a minute, per server process); `Retry-After` says when to try again",
+                "429": { "description": "too many failed logins from this address (5 a minute) or for this user name (20 a minute from all addresses), per server process; `Retry-After` says when to try again",
                     "headers": { "Retry-After": { "schema": { "type": "integer" }, "description": "seconds" } },
                     "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } } } } },
         "/auth/me": { "get": {
@@ -923,7 +978,7 @@ mod tests {
     }
 
     #[test]
-    fn failed_logins_are_limited_per_user_and_per_address() {
+    fn failed_logins_are_limited_per_address_and_per_user() {
         let limiter = LoginLimiter::default();
         let t0 = Instant::now();
         let home: IpAddr = "192.0.2.1".parse().unwrap();
@@ -931,16 +986,27 @@ mod tests {
         for i in 0..LOGIN_FAILURES as u64 {
             assert!(limiter.begin("a.moreau", Some(home), t0 + Duration::from_secs(i)).is_ok(), "{i}");
         }
-        // The sixth within the minute: refused until the first is a minute old.
-        let wait = limiter.begin("a.moreau", Some(other), t0 + Duration::from_secs(10)).err().unwrap();
+        // The sixth from that address within the minute, whatever the name: refused until the
+        // first is a minute old.
+        let wait = limiter.begin("a.moreau", Some(home), t0 + Duration::from_secs(10)).err().unwrap();
         assert_eq!(wait, Duration::from_secs(50));
-        // Another name from the same address: refused too; from elsewhere, let through.
         assert!(limiter.begin("b.lee", Some(home), t0 + Duration::from_secs(10)).is_err());
-        assert!(limiter.begin("b.lee", Some(other), t0 + Duration::from_secs(10)).is_ok());
+        // One address cannot lock the name: from elsewhere, the name may still log in.
+        assert!(limiter.begin("a.moreau", Some(other), t0 + Duration::from_secs(10)).is_ok());
         assert!(limiter.begin("b.lee", None, t0 + Duration::from_secs(10)).is_ok());
-        // A minute after the first failure, one more try.
-        assert!(limiter.begin("a.moreau", Some(other), t0 + Duration::from_secs(60)).is_ok());
-        assert!(limiter.begin("a.moreau", Some(other), t0 + Duration::from_secs(60)).is_err());
+        // A minute after the first failure, one more try from home.
+        assert!(limiter.begin("a.moreau", Some(home), t0 + Duration::from_secs(60)).is_ok());
+        assert!(limiter.begin("a.moreau", Some(home), t0 + Duration::from_secs(60)).is_err());
+
+        // Guesses at one name spread over many addresses: the name's own limit.
+        let spread = LoginLimiter::default();
+        let address = |i: usize| IpAddr::from([198, 51, 100, i as u8]);
+        for i in 0..LOGIN_FAILURES_PER_NAME {
+            assert!(spread.begin("c.diaz", Some(address(i)), t0).is_ok(), "{i}");
+        }
+        let wait = spread.begin("c.diaz", Some(address(200)), t0 + Duration::from_secs(1)).err().unwrap();
+        assert_eq!(wait, Duration::from_secs(59));
+        assert!(spread.begin("d.okafor", Some(address(200)), t0 + Duration::from_secs(1)).is_ok());
 
         // A success forgets the name's failures and takes its own attempt back.
         let fresh = LoginLimiter::default();
@@ -953,5 +1019,26 @@ mod tests {
         // The address kept its four failures, not the success: one more try, then refused.
         assert!(fresh.begin("d", Some(home), t0).is_ok());
         assert!(fresh.begin("e", Some(home), t0).is_err());
+    }
+
+    #[test]
+    fn the_client_behind_trusted_proxies() {
+        let proxy: IpAddr = "10.0.0.5".parse().unwrap();
+        let inner: IpAddr = "10.0.0.6".parse().unwrap();
+        let trusted = [proxy, inner];
+        let mut headers = HeaderMap::new();
+        headers.append("x-forwarded-for", HeaderValue::from_static("203.0.113.9, 198.51.100.7"));
+        headers.append("x-forwarded-for", HeaderValue::from_static("10.0.0.6"));
+        // The last address the trusted chain appended that is not itself a proxy; the client's
+        // own claim at the start of the header is not believed.
+        assert_eq!(client_address(proxy, &headers, &trusted), "198.51.100.7".parse::<IpAddr>().unwrap());
+        // Not from a trusted proxy: the peer, whatever the header says.
+        let peer: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(client_address(peer, &headers, &trusted), peer);
+        // No header, or an unreadable entry: the last address believed.
+        assert_eq!(client_address(proxy, &HeaderMap::new(), &trusted), proxy);
+        let mut odd = HeaderMap::new();
+        odd.insert("x-forwarded-for", HeaderValue::from_static("198.51.100.7, unknown"));
+        assert_eq!(client_address(proxy, &odd, &trusted), proxy);
     }
 }

@@ -97,7 +97,7 @@ pub const POLICY: &[Rule] = &[
     public("GET", "/collections/{id}/items"),
     public("GET", "/collections/{id}/items/{feature_id}"),
     // analysis.rs
-    noted(public("POST", "/analysis/coverage"), "running is open to all; `\"write\": true` needs planner or admin"),
+    noted(public("POST", "/analysis/coverage"), "running is open to all (one run at a time, 8 queued at most, then 503); `\"write\": true` needs planner or admin"),
     public("GET", "/analysis/jobs/{id}"),
     public("GET", "/analysis/jobs/{id}/events"),
     public("GET", "/analysis/jobs/{id}/result"),

@@ -28,6 +28,8 @@ pub struct FileConfig {
     pub tile_cache_mb: Option<u64>,
     /// The key that signs login sessions (at least 32 characters); see `--jwt-secret`.
     pub jwt_secret: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client; see `--trusted-proxy`.
+    pub trusted_proxies: Option<Vec<std::net::IpAddr>>,
 }
 
 impl FileConfig {

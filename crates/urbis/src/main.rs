@@ -35,6 +35,11 @@ struct Cli {
     /// server stops, and servers behind one address do not accept each other's.
     #[arg(long, global = true, env = "URBIS_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
+    /// Reverse proxies in front of `serve` or `demo` (IP addresses, repeat or separate with commas;
+    /// also `trusted_proxies` in the config file): a request from one of them counts, for the
+    /// login limit and the log, as coming from the client its `X-Forwarded-For` names.
+    #[arg(long = "trusted-proxy", global = true, env = "URBIS_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<std::net::IpAddr>,
     #[command(subcommand)]
     command: Command,
 }
@@ -170,6 +175,9 @@ async fn main() -> anyhow::Result<()> {
     let mut file = FileConfig::load(cli.config.as_deref())?;
     // The flag or the environment beats the file.
     file.jwt_secret = cli.jwt_secret.clone().or(file.jwt_secret);
+    if !cli.trusted_proxies.is_empty() {
+        file.trusted_proxies = Some(cli.trusted_proxies.clone());
+    }
     match cli.command {
         Command::Demo { store, bind, data_samples, rebuild, no_serve, tokens, web_dir } => {
             let samples = pick(data_samples, file.data_samples.clone(), default_samples)
@@ -338,7 +346,8 @@ fn auth(flag_or_env: Vec<String>, file: &FileConfig) -> anyhow::Result<urbis_ser
     let flag_or_env = Some(flag_or_env).filter(|t| !t.is_empty());
     let specs = pick(flag_or_env, file.tokens.clone(), || None).unwrap_or_default();
     let auth = urbis_server::auth::Auth::from_specs(&specs)
-        .context("the tokens given with --token, URBIS_TOKENS or `tokens`")?;
+        .context("the tokens given with --token, URBIS_TOKENS or `tokens`")?
+        .with_trusted_proxies(file.trusted_proxies.clone().unwrap_or_default());
     match &file.jwt_secret {
         Some(secret) => {
             auth.with_jwt_secret(secret).context("the JWT secret (--jwt-secret, URBIS_JWT_SECRET or `jwt_secret`)")
