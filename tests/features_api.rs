@@ -3,6 +3,8 @@
 
 #[macro_use]
 mod support;
+#[path = "support/city.rs"]
+mod city;
 
 use std::sync::Arc;
 
@@ -26,6 +28,7 @@ on_both_stores!(
     spatial_queries,
     compression_cors_and_limits,
     cql2_filters_through_items,
+    long_parcels_find_what_is_near_them,
 );
 
 async fn get(store: &Arc<dyn Store>, uri: &str) -> (StatusCode, Value) {
@@ -638,4 +641,62 @@ async fn cql2_filters_through_items(store: Arc<dyn Store>) {
     assert_eq!((status, body["parameter"].as_str()), (StatusCode::BAD_REQUEST, Some("filter")), "{body}");
     let (_, all) = get(&store, "/collections/parcels/items").await;
     assert_eq!(all["numberMatched"], 25, "nothing changed");
+}
+
+/// On the real parcels and street centerlines: what the store finds within 10 m of a parcel and
+/// what intersects it, for the parcels with the largest boxes (the right-of-way parcels along
+/// whole streets, whose box covers much of the city) and some ordinary ones, equals a brute force
+/// over every road (measured in the same local projection; the PostGIS store measures on the
+/// spheroid, so a road within 1 cm of the limit may fall either way).
+async fn long_parcels_find_what_is_near_them(store: Arc<dyn Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let layers = [city::MAP_LAYERS[0], city::MAP_LAYERS[2]];
+    city::import_samples(&*store, dir.path(), &layers).await;
+    let all = |layer| {
+        let store = store.clone();
+        async move {
+            let q = urbis_store::Query { limit: Some(1_000_000), ..Default::default() };
+            store.query(layer, &q).await.unwrap()
+        }
+    };
+    let roads = all(LayerId::Roads).await;
+    let mut parcels: Vec<Feature> = all(LayerId::Parcels).await.into_iter().filter(|p| p.geometry.is_some()).collect();
+    let box_area = |f: &Feature| {
+        use geo::BoundingRect;
+        f.geometry.as_ref().and_then(|g| g.bounding_rect()).map_or(0.0, |r| r.width() * r.height())
+    };
+    parcels.sort_by(|a, b| box_area(b).total_cmp(&box_area(a)));
+    let mut chosen: Vec<&Feature> = parcels.iter().take(3).collect();
+    chosen.extend(parcels.iter().step_by(parcels.len() / 5).take(5));
+    let ids = |found: &mut Vec<String>| {
+        found.sort();
+        found.clone()
+    };
+    for parcel in chosen {
+        let shape = parcel.geometry.as_ref().unwrap();
+        let index = urbis_core::near::NearIndex::new(shape);
+        let brute = |metres: f64| {
+            let mut v: Vec<String> = roads
+                .iter()
+                .filter(|r| r.geometry.as_ref().is_some_and(|g| index.within(g, metres).is_some()))
+                .map(|r| r.id.clone())
+                .collect();
+            ids(&mut v)
+        };
+        let mut near: Vec<String> = store
+            .within_distance(LayerId::Roads, shape, 10.0, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|n| n.feature.id)
+            .collect();
+        let near = ids(&mut near);
+        let (inner, outer) = (brute(9.99), brute(10.01));
+        let missing: Vec<&String> = inner.iter().filter(|id| !near.contains(id)).collect();
+        let extra: Vec<&String> = near.iter().filter(|id| !outer.contains(id)).collect();
+        assert!(missing.is_empty() && extra.is_empty(), "parcel {}: missing {missing:?}, extra {extra:?}", parcel.id);
+        let mut touching: Vec<String> =
+            store.intersects(LayerId::Roads, shape, None).await.unwrap().into_iter().map(|f| f.id).collect();
+        assert_eq!(ids(&mut touching), brute(0.0), "parcel {}", parcel.id);
+    }
 }

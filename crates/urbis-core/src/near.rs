@@ -159,6 +159,26 @@ impl NearIndex {
     pub fn intersects(&self, other: &Geometry) -> bool {
         self.within(other, 0.0).is_some()
     }
+
+    /// Whether anything inside `rect` (degrees) could be within `max_m` of the prepared
+    /// geometry: false only when nothing there can be, so that a candidate known by its box alone
+    /// (an R*Tree entry) can be passed over before it is read. True when one of the geometry's
+    /// segments has its box within `max_m` of the rectangle's, or when the rectangle lies inside
+    /// one of its polygons.
+    pub fn may_reach(&self, rect: geo::Rect, max_m: f64) -> bool {
+        if self.empty {
+            return false;
+        }
+        // The projection is affine and keeps the axes: a box stays a box.
+        let (a, b) = (self.proj.project(rect.min()), self.proj.project(rect.max()));
+        let lo = [a.x.min(b.x) - max_m, a.y.min(b.y) - max_m];
+        let hi = [a.x.max(b.x) + max_m, a.y.max(b.y) + max_m];
+        if self.segments.locate_in_envelope_intersecting(&AABB::from_corners(lo, hi)).next().is_some() {
+            return true;
+        }
+        // No segment near: the rectangle is wholly inside a polygon, or wholly apart.
+        self.holds(self.proj.project(rect.center()))
+    }
 }
 
 #[cfg(test)]
@@ -216,5 +236,37 @@ mod tests {
         let empty: Geometry = Geometry::MultiPoint(geo::MultiPoint(vec![]));
         assert!(index.within(&empty, 1e9).is_none());
         assert!(NearIndex::new(&empty).within(&q, 1e9).is_none());
+    }
+
+    /// The box test never passes over a geometry that `within` would find, and does pass over
+    /// boxes far from the geometry.
+    #[test]
+    fn the_box_test_keeps_every_candidate_within_reach() {
+        let index = NearIndex::new(&street());
+        let hole_free = NearIndex::new(&Geometry::Polygon(polygon![
+            (x: -71.10, y: 42.36), (x: -71.08, y: 42.36), (x: -71.08, y: 42.38), (x: -71.10, y: 42.38), (x: -71.10, y: 42.36)
+        ]));
+        let mut passed_over = 0;
+        for (i, j) in (0..60).flat_map(|i| (0..60).map(move |j| (i, j))) {
+            let x = -71.13 + 0.001 * f64::from(i);
+            let y = 42.355 + 0.0005 * f64::from(j);
+            let candidate = Geometry::LineString(line_string![(x: x, y: y), (x: x + 0.0004, y: y + 0.0002)]);
+            let rect = candidate.bounding_rect().unwrap();
+            for (name, prepared) in [("street", &index), ("square", &hole_free)] {
+                for metres in [0.0, 30.0, 250.0] {
+                    if prepared.within(&candidate, metres).is_some() {
+                        assert!(prepared.may_reach(rect, metres), "{name} {metres} m: ({x}, {y}) passed over");
+                    } else if !prepared.may_reach(rect, metres) {
+                        passed_over += 1;
+                    }
+                }
+            }
+        }
+        // Most boxes are far from both: the test does pass over them.
+        assert!(passed_over > 10_000, "{passed_over}");
+        // A box wholly inside the square, far from its edges, may reach it (it is inside).
+        let inner = geo::Rect::new(Coord { x: -71.091, y: 42.369 }, Coord { x: -71.089, y: 42.371 });
+        assert!(hole_free.may_reach(inner, 0.0));
+        assert!(!NearIndex::new(&Geometry::GeometryCollection(Default::default())).may_reach(inner, 1e9));
     }
 }

@@ -330,6 +330,41 @@ impl GpkgStore {
         self.fetch(layer, &sql, binds.to_vec()).await
     }
 
+    /// [`Self::candidates`] for a question about one geometry ("within `metres` of it"): the
+    /// R*Tree's boxes are read first and tested against the prepared geometry, and only the
+    /// features whose box may reach it are loaded. A parcel along a whole street has a box as large
+    /// as the city; without this every road and hydrant in that box was read to be measured.
+    async fn candidates_near(
+        &self,
+        layer: LayerId,
+        rect: Rect,
+        index: Arc<NearIndex>,
+        metres: f64,
+    ) -> Result<Vec<Feature>> {
+        if !layer.schema().has_geometry() {
+            return Err(StoreError::InvalidQuery { layer, reason: "this layer has no geometry".into() });
+        }
+        let t = layer.name();
+        let boxes = format!(
+            "SELECT id, minx, maxx, miny, maxy FROM rtree_{t}_geom WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?"
+        );
+        let rows = format!(
+            "SELECT {} FROM {t} WHERE fid IN (SELECT value FROM json_each(?)) ORDER BY id",
+            Self::columns(layer)
+        );
+        let binds = [rect.max().x, rect.min().x, rect.max().y, rect.min().y].map(|v| BindValue::Real(Some(v)));
+        self.read(Cost::Small, move |r| {
+            let near = r.boxes(&boxes, &binds, |b| index.may_reach(b, metres))?;
+            if near.is_empty() {
+                return Ok(vec![]);
+            }
+            let ids =
+                serde_json::to_string(&near).map_err(|e| StoreError::Database(sqlx::Error::Protocol(e.to_string())))?;
+            r.features(layer, &rows, &[BindValue::Text(Some(ids))])
+        })
+        .await
+    }
+
     fn insert_sql(layer: LayerId, rows: usize) -> String {
         let schema = layer.schema();
         let n = 2 + schema.fields.len() + usize::from(schema.has_geometry());
@@ -661,9 +696,9 @@ impl Store for GpkgStore {
 
     async fn intersects(&self, layer: LayerId, geometry: &Geometry, limit: Option<u64>) -> Result<Vec<Feature>> {
         let Some(rect) = geometry.bounding_rect() else { return Ok(vec![]) };
-        let index = NearIndex::new(geometry);
+        let index = Arc::new(NearIndex::new(geometry));
         let mut hits: Vec<Feature> = self
-            .candidates(layer, rect)
+            .candidates_near(layer, rect, index.clone(), 0.0)
             .await?
             .into_iter()
             .filter(|f| {
@@ -693,11 +728,12 @@ impl Store for GpkgStore {
             });
         }
         let Some(rect) = geometry.bounding_rect() else { return Ok(vec![]) };
-        let candidates = self.candidates(layer, expand_by_metres(rect, metres)).await?;
         // A point is measured on the sphere; anything larger through an index of its segments,
-        // so that a long parcel costs the few segments near each candidate.
+        // so that a long parcel costs the few segments near each candidate (and candidates whose
+        // box is not near any are not read).
         let found = if let Geometry::Point(_) = geometry {
-            candidates
+            self.candidates(layer, expand_by_metres(rect, metres))
+                .await?
                 .into_iter()
                 .filter_map(|f| {
                     let d = distance_m(geometry, f.geometry.as_ref()?);
@@ -705,8 +741,9 @@ impl Store for GpkgStore {
                 })
                 .collect()
         } else {
-            let index = NearIndex::new(geometry);
-            candidates
+            let index = Arc::new(NearIndex::new(geometry));
+            self.candidates_near(layer, expand_by_metres(rect, metres), index.clone(), metres)
+                .await?
                 .into_iter()
                 .filter_map(|f| {
                     let d = index.within(f.geometry.as_ref()?, metres)?;

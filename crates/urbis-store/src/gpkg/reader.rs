@@ -82,6 +82,25 @@ impl Reader {
         })
     }
 
+    /// The ids of the R*Tree entries a query returns (`id, minx, maxx, miny, maxy`) whose box
+    /// `keep` accepts.
+    pub(crate) fn boxes(&self, sql: &str, binds: &[BindValue], keep: impl Fn(geo::Rect) -> bool) -> Result<Vec<i64>> {
+        self.with(|conn| {
+            let mut st = conn.prepare_cached(sql).map_err(database)?;
+            bind_all(&mut st, binds)?;
+            let mut rows = st.raw_query();
+            let mut out = vec![];
+            while let Some(row) = rows.next().map_err(database)? {
+                let v = |i: usize| row.get::<_, f64>(i).map_err(database);
+                let rect = geo::Rect::new(geo::coord! { x: v(1)?, y: v(3)? }, geo::coord! { x: v(2)?, y: v(4)? });
+                if keep(rect) {
+                    out.push(row.get::<_, i64>(0).map_err(database)?);
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// The single integer a query returns (a count).
     pub(crate) fn integer(&self, sql: &str, binds: &[BindValue]) -> Result<i64> {
         self.with(|conn| {
