@@ -22,6 +22,7 @@ on_both_stores!(
     bulk_load_is_all_or_nothing,
     attribute_tables_hold_no_geometry,
     writes_refuse_what_does_not_fit,
+    the_change_feed_is_pruned_without_losing_a_change,
 );
 
 /// A square parcel of `side` degrees with its south-west corner at (x, y).
@@ -361,4 +362,58 @@ async fn gdal_reads_and_writes_the_geopackage() {
     let store = urbis_store::gpkg::GpkgStore::open(&path).await.unwrap();
     let found = store.intersects(LayerId::Parcels, &point!(x: -70.995, y: 42.002).into(), None).await.unwrap();
     assert_eq!(found.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(), ["gdal-1"]);
+}
+
+/// Pruning deletes old changes but the newest; a reader that last saw a pruned `seq` is told
+/// that every layer changed everywhere, one that is up to date only of what followed.
+async fn the_change_feed_is_pruned_without_losing_a_change(store: &dyn Store) {
+    use std::time::Duration;
+    let start = store.last_change().await.unwrap();
+    for i in 0..3 {
+        store
+            .create(LayerId::Parcels, &[square(&format!("p{i}"), -71.1 + 0.01 * f64::from(i), 42.36, 0.001)])
+            .await
+            .unwrap();
+    }
+    let written = store.changes_since(start, 100).await.unwrap();
+    assert_eq!(written.len(), 3, "{written:?}");
+    let last = store.last_change().await.unwrap();
+    // Nothing is a day old: nothing pruned.
+    assert_eq!(store.prune_changes(Duration::from_secs(86_400)).await.unwrap(), 0);
+    assert_eq!(store.changes_since(start, 100).await.unwrap(), written);
+
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let pruned = store.prune_changes(Duration::ZERO).await.unwrap();
+    assert!(pruned >= 2, "{pruned}");
+    // The newest is kept: a new reader starts after it, as before.
+    assert_eq!(store.last_change().await.unwrap(), last);
+    assert!(store.changes_since(last, 100).await.unwrap().is_empty());
+    // A reader behind the pruned rows: every layer with geometry, the whole world, then the kept row.
+    let behind = store.changes_since(start, 100).await.unwrap();
+    let layers = LayerId::ALL.into_iter().filter(|l| l.schema().has_geometry()).count();
+    assert_eq!(behind.len(), layers + 1, "{behind:?}");
+    let up_to = behind[0].seq;
+    assert!(start < up_to && up_to < last, "{behind:?}");
+    for c in &behind[..layers] {
+        assert_eq!((c.seq, c.bbox.min().x, c.bbox.max().y), (up_to, -180.0, 90.0), "{c:?}");
+    }
+    assert!(behind[..layers].iter().any(|c| c.layer == LayerId::Parcels));
+    assert_eq!(behind[layers], *written.last().unwrap());
+    // A reader at the mark or after it: only what followed.
+    assert_eq!(store.changes_since(up_to, 100).await.unwrap(), vec![written.last().unwrap().clone()]);
+    // Pruning again finds nothing more to delete (the newest stays), and a later write is told as usual.
+    assert_eq!(store.prune_changes(Duration::ZERO).await.unwrap(), 0);
+    store
+        .create(
+            LayerId::Roads,
+            &[Feature::new(
+                "r",
+                Some(geo::MultiLineString(vec![line_string![(x: -71.1, y: 42.36), (x: -71.09, y: 42.37)]]).into()),
+            )],
+        )
+        .await
+        .unwrap();
+    let next = store.changes_since(last, 100).await.unwrap();
+    assert_eq!(next.len(), 1, "{next:?}");
+    assert_eq!(next[0].layer, LayerId::Roads);
 }

@@ -133,12 +133,30 @@ pub async fn serve_with_web(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
+    let housekeeping = tokio::spawn(prune_changes(store.clone()));
+    let served = axum::serve(
         listener,
         router_with_web(store, auth, web).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    housekeeping.abort();
+    served
+}
+
+/// Prunes the store's change feed at start and every hour while the server runs (keeping
+/// [`urbis_store::changes::CHANGES_KEPT`]); servers sharing a store may all do it.
+async fn prune_changes(store: Arc<dyn Store>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        match store.prune_changes(urbis_store::changes::CHANGES_KEPT).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "pruned the change feed"),
+            Err(urbis_store::StoreError::Unsupported { .. }) => return,
+            Err(e) => tracing::warn!(error = %e, "pruning the change feed failed; trying again in an hour"),
+        }
+    }
 }
 
 async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {

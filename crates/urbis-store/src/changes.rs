@@ -10,6 +10,13 @@
 //! on PostGIS a `LISTEN urbis_changes` connection (the trigger sends `pg_notify` at commit), on
 //! the GeoPackage `PRAGMA data_version` on a connection of its own (it moves whenever another
 //! connection, in this process or another, commits to the file).
+//!
+//! The feed is pruned ([`crate::Store::prune_changes`]): rows older than [`CHANGES_KEPT`] are deleted (never the
+//! newest, where a new reader starts), and `urbis_changes_pruned` remembers the last `seq`
+//! deleted. A reader that last saw a `seq` below it cannot know what the deleted rows touched, so
+//! it is told that every layer changed everywhere (one [`Change`] per layer, the whole world's
+//! box): a tile cache that slept through a day of edits starts afresh rather than serve stale
+//! tiles.
 
 use std::sync::Arc;
 
@@ -40,6 +47,38 @@ pub trait ChangeWatch: Send + Sync {
 
 /// The table, on both stores.
 pub(crate) const TABLE: &str = "urbis_changes";
+/// The one-row table of the last `seq` pruned, on both stores.
+pub(crate) const PRUNED: &str = "urbis_changes_pruned";
+/// How long a change is kept: far longer than any reader lags, short enough that a GeoPackage
+/// (one row per written feature) does not grow with every import.
+pub const CHANGES_KEPT: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// What a reader whose last `seq` is below `up_to` (the last one pruned) is told: every layer
+/// with geometry changed everywhere, as change `up_to`.
+fn everything(up_to: i64) -> Vec<Change> {
+    let world = Rect::new(Coord { x: -180.0, y: -90.0 }, Coord { x: 180.0, y: 90.0 });
+    LayerId::ALL
+        .into_iter()
+        .filter(|l| l.schema().has_geometry())
+        .map(|layer| Change { seq: up_to, layer, bbox: world })
+        .collect()
+}
+
+/// The changes after `after` that a reader is told of: [`everything`] first when rows after
+/// `after` were pruned, then the rows still kept.
+fn told(after: i64, up_to: i64, kept: Vec<Change>) -> Vec<Change> {
+    if after >= up_to {
+        return kept;
+    }
+    let mut out = everything(up_to);
+    out.extend(kept);
+    out
+}
+
+/// Seconds in `keep`, as the stores' SQL takes them.
+fn seconds(keep: std::time::Duration) -> f64 {
+    keep.as_secs_f64()
+}
 
 pub(crate) fn from_row(seq: i64, layer: &str, b: [f64; 4]) -> Option<Change> {
     // A row of a layer this build does not know (a newer urbis wrote it) touches no tile of ours.
@@ -70,6 +109,9 @@ pub(crate) mod gpkg {
              min_x REAL NOT NULL, min_y REAL NOT NULL, max_x REAL NOT NULL, max_y REAL NOT NULL, \
              at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))"
         )];
+        s.push(format!(
+            "CREATE TABLE IF NOT EXISTS {PRUNED} (id INTEGER PRIMARY KEY CHECK (id = 1), up_to INTEGER NOT NULL)"
+        ));
         for layer in LayerId::ALL.into_iter().filter(|l| l.schema().has_geometry()) {
             s.extend(triggers(layer));
         }
@@ -165,19 +207,45 @@ pub(crate) mod gpkg {
     }
 
     pub async fn since(pool: &sqlx::SqlitePool, after: i64, limit: u64) -> Result<Vec<Change>> {
+        // One read transaction: the rows and the mark agree.
+        let mut tx = pool.begin().await?;
+        let up_to: i64 =
+            sqlx::query_scalar(&format!("SELECT coalesce(max(up_to), 0) FROM {PRUNED}")).fetch_one(&mut *tx).await?;
         let rows = sqlx::query(&format!(
             "SELECT seq, layer, min_x, min_y, max_x, max_y FROM {TABLE} WHERE seq > ? ORDER BY seq LIMIT ?"
         ))
         .bind(after)
         .bind(limit.min(i64::MAX as u64) as i64)
-        .fetch_all(pool)
+        .fetch_all(&mut *tx)
         .await?;
+        tx.commit().await?;
         let mut out = vec![];
         for r in rows {
             let b = [r.try_get(2)?, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?];
             out.extend(from_row(r.try_get(0)?, r.try_get::<&str, _>(1)?, b));
         }
-        Ok(out)
+        Ok(told(after, up_to, out))
+    }
+
+    /// [`crate::Store::prune_changes`] in a write transaction of the store's.
+    pub async fn prune(conn: &mut SqliteConnection, keep: std::time::Duration) -> Result<u64> {
+        let up_to: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT max(seq) FROM {TABLE} WHERE at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', printf('-%f seconds', ?)) \
+             AND seq < (SELECT max(seq) FROM {TABLE})"
+        ))
+        .bind(seconds(keep))
+        .fetch_one(&mut *conn)
+        .await?;
+        let Some(up_to) = up_to else { return Ok(0) };
+        let deleted =
+            sqlx::query(&format!("DELETE FROM {TABLE} WHERE seq <= ?")).bind(up_to).execute(&mut *conn).await?;
+        sqlx::query(&format!(
+            "INSERT INTO {PRUNED} (id, up_to) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET up_to = max(up_to, excluded.up_to)"
+        ))
+        .bind(up_to)
+        .execute(&mut *conn)
+        .await?;
+        Ok(deleted.rows_affected())
     }
 
     pub async fn last(pool: &sqlx::SqlitePool) -> Result<i64> {
@@ -235,19 +303,47 @@ pub(crate) mod postgis {
     }
 
     pub async fn since(pool: &PgPool, after: i64, limit: u64) -> Result<Vec<Change>> {
+        // The mark and the rows in one statement (one snapshot): the mark's row comes back even
+        // when no change does.
         let rows = sqlx::query(&format!(
-            "SELECT seq, layer, min_x, min_y, max_x, max_y FROM {TABLE} WHERE seq > $1 ORDER BY seq LIMIT $2"
+            "SELECT p.up_to, c.seq, c.layer, c.min_x, c.min_y, c.max_x, c.max_y FROM {PRUNED} AS p \
+             LEFT JOIN LATERAL (SELECT * FROM {TABLE} WHERE seq > $1 ORDER BY seq LIMIT $2) AS c ON true \
+             ORDER BY c.seq"
         ))
         .bind(after)
         .bind(limit.min(i64::MAX as u64) as i64)
         .fetch_all(pool)
         .await?;
+        let mut up_to = 0;
         let mut out = vec![];
         for r in rows {
-            let b = [r.try_get(2)?, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?];
-            out.extend(from_row(r.try_get(0)?, r.try_get::<&str, _>(1)?, b));
+            up_to = r.try_get(0)?;
+            if let Some(seq) = r.try_get::<Option<i64>, _>(1)? {
+                let b = [r.try_get(3)?, r.try_get(4)?, r.try_get(5)?, r.try_get(6)?];
+                out.extend(from_row(seq, r.try_get::<&str, _>(2)?, b));
+            }
         }
-        Ok(out)
+        Ok(told(after, up_to, out))
+    }
+
+    /// [`crate::Store::prune_changes`], in one transaction. The trigger's advisory lock is taken first,
+    /// so that no change is numbered while the mark moves.
+    pub async fn prune(pool: &PgPool, keep: std::time::Duration) -> Result<u64> {
+        let mut tx = pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('urbis_changes'))").execute(&mut *tx).await?;
+        let up_to: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT max(seq) FROM {TABLE} WHERE at < now() - make_interval(secs => $1) \
+             AND seq < (SELECT max(seq) FROM {TABLE})"
+        ))
+        .bind(seconds(keep))
+        .fetch_one(&mut *tx)
+        .await?;
+        let Some(up_to) = up_to else { return Ok(0) };
+        let deleted =
+            sqlx::query(&format!("DELETE FROM {TABLE} WHERE seq <= $1")).bind(up_to).execute(&mut *tx).await?;
+        sqlx::query(&format!("UPDATE {PRUNED} SET up_to = greatest(up_to, $1)")).bind(up_to).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(deleted.rows_affected())
     }
 
     pub async fn last(pool: &PgPool) -> Result<i64> {

@@ -245,6 +245,12 @@ pub trait Store: Send + Sync {
         Err(StoreError::Unsupported { store: "this", operation: "a change feed" })
     }
 
+    /// Deletes the changes older than `keep` from the feed, never the newest, and remembers the
+    /// last `seq` deleted ([`changes`]); the number deleted.
+    async fn prune_changes(&self, _keep: std::time::Duration) -> Result<u64> {
+        Err(StoreError::Unsupported { store: "this", operation: "a change feed" })
+    }
+
     /// The `seq` of the last change committed (0 when there is none).
     async fn last_change(&self) -> Result<i64> {
         Err(StoreError::Unsupported { store: "this", operation: "a change feed" })

@@ -767,6 +767,10 @@ impl Store for PostgisStore {
         crate::changes::postgis::last(&self.reads).await
     }
 
+    async fn prune_changes(&self, keep: std::time::Duration) -> Result<u64> {
+        crate::changes::postgis::prune(&self.pool, keep).await
+    }
+
     fn change_watch(&self) -> Option<std::sync::Arc<dyn crate::changes::ChangeWatch>> {
         crate::changes::postgis::watch(&self.pool)
     }

@@ -823,6 +823,12 @@ impl Store for GpkgStore {
         crate::changes::gpkg::last(&self.pool).await
     }
 
+    async fn prune_changes(&self, keep: std::time::Duration) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let result = crate::changes::gpkg::prune(&mut tx, keep).await;
+        finish(tx, result).await
+    }
+
     fn change_watch(&self) -> Option<std::sync::Arc<dyn crate::changes::ChangeWatch>> {
         crate::changes::gpkg::watch(&self.path)
     }
