@@ -371,8 +371,8 @@ impl<'a> Generator<'a> {
             let (actor, note) = self.step_note(step, filing.procedure, None);
             history.push(&mut self.dice, add_working_days(filing.received.date(), offset), step, actor, note);
         }
-        let dossier = self.dossier(&filing, stage, None, None, None);
-        let due = add_working_days(filing.received.date(), procedure.processing_days);
+        let dossier = self.dossier(&filing, &history, stage, None, None, None);
+        let due = history.due(procedure.processing_days);
         self.finish(filing, dossier, history);
         (due, procedure.processing_days)
     }
@@ -424,7 +424,7 @@ impl<'a> Generator<'a> {
                 satisfaction = Some(self.dice.share(&RATINGS));
             }
         }
-        let dossier = self.dossier(&filing, stage, Some(decided_at), Some(decision), satisfaction);
+        let dossier = self.dossier(&filing, &history, stage, Some(decided_at), Some(decision), satisfaction);
         self.finish(filing, dossier, history);
     }
 
@@ -536,12 +536,13 @@ impl<'a> Generator<'a> {
     fn dossier(
         &mut self,
         f: &Filing<'_>,
+        history: &History,
         stage: &str,
         decided_at: Option<NaiveDateTime>,
         decision: Option<&str>,
         satisfaction: Option<i64>,
     ) -> Dossier {
-        let due = add_working_days(f.received.date(), f.procedure.processing_days);
+        let due = history.due(f.procedure.processing_days);
         let site = f.parcel.address.clone().unwrap_or_else(|| format!("parcel {}", f.parcel.code));
         let (proposed_use, height, floor_area) = self.proposal(f.procedure, f.parcel);
         Dossier {
@@ -663,6 +664,32 @@ impl History {
         History { events: vec![first], last: f.received }
     }
 
+    /// The due date the server would have written at the last event: the statutory clock of the
+    /// core over these events, so that the days a dossier waited for its applicant (a supplement,
+    /// a payment) move it as they do for a dossier handled through the API.
+    fn due(&self, processing_days: i64) -> NaiveDate {
+        use urbis_core::permits::clock::statutory_clock;
+        use urbis_core::permits::{ClockPolicy, Stage};
+        let history: Vec<(chrono::DateTime<chrono::Utc>, Stage)> = self
+            .events
+            .iter()
+            .map(|e| {
+                let at = chrono::DateTime::parse_from_rfc3339(&e.at).expect("the generator writes RFC 3339").to_utc();
+                let stage: Stage = e.stage.as_deref().unwrap_or("received").parse().expect("the generator's stages");
+                (at, stage)
+            })
+            .collect();
+        statutory_clock(
+            super::workdays::calendar(),
+            processing_days,
+            &history,
+            self.last.and_utc(),
+            ClockPolicy::default(),
+        )
+        .expect("the generator's histories are in order")
+        .due
+    }
+
     /// Adds a transition on `day` during office hours, or shortly after the previous event if that
     /// was later the same day. Returns when it happened.
     fn push(&mut self, dice: &mut Dice, day: NaiveDate, stage: &str, actor: String, note: String) -> NaiveDateTime {
@@ -763,6 +790,7 @@ mod tests {
         let mut clocks: HashMap<Clock, usize> = HashMap::new();
         let mut stages: HashMap<&str, usize> = HashMap::new();
         let mut online = 0;
+        let mut extended = 0;
         for d in &open {
             let pd = days[d.procedure_code.as_str()];
             let received = date(&d.received_at);
@@ -773,7 +801,14 @@ mod tests {
                 d.tracking_code
             );
             let due = date(d.due_at.as_deref().unwrap());
-            assert_eq!(due, add_working_days(received, pd), "{}", d.tracking_code);
+            // The processing time from receipt, and the days the applicant took to answer on top.
+            let base = add_working_days(received, pd);
+            if matches!(d.stage.as_str(), "supplement_received" | "payment_received") {
+                assert!(due >= base, "{}: due {due}, before {base}", d.tracking_code);
+                extended += usize::from(due > base);
+            } else {
+                assert_eq!(due, base, "{}", d.tracking_code);
+            }
             assert!(d.decided_at.is_none() && d.decision.is_none() && d.satisfaction.is_none());
             *clocks.entry(clock(due, pd, plan.anchor)).or_default() += 1;
             *stages.entry(d.stage.as_str()).or_default() += 1;
@@ -794,6 +829,9 @@ mod tests {
             assert!((got - target).abs() < 0.05, "{s}: {got:.3} against {target}");
         }
         assert!((share(online, open.len()) - 0.70).abs() < 0.05);
+        // Most answered requests took the applicant a working day or more.
+        let answered = stages["supplement_received"] + stages["payment_received"];
+        assert!(extended * 2 > answered, "{extended} of {answered} answered dossiers moved their due date");
 
         let mut rated = 0;
         for d in &closed {
