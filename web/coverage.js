@@ -135,7 +135,7 @@ $("analysis-form").addEventListener("submit", async (event) => {
 
 async function runAnalysis(request) {
   status("Starting the analysis…");
-  showProgress({ stage: "queued", done: 0, total: 0 });
+  showProgress({ stage: "starting", done: 0, total: 0 });
   const job = await getJson("/analysis/coverage", {
     method: "POST",
     headers: { Accept: "application/json", "Content-Type": "application/json" },
@@ -201,7 +201,9 @@ function showProgress(s) {
     bar.removeAttribute("value");
   }
   const part = s.total > 0 ? ` (${s.done} of ${s.total})` : "";
-  $("progress-label").textContent = `Running: ${s.stage}${part}`;
+  // The server runs one analysis at a time; the others wait in turn.
+  $("progress-label").textContent =
+    s.stage === "queued" ? "Waiting for its turn: another analysis is running" : `Running: ${s.stage}${part}`;
 }
 
 function describeRequest(report) {
