@@ -6,6 +6,8 @@
 
 #[macro_use]
 mod support;
+#[path = "support/city.rs"]
+mod city;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,7 +23,6 @@ use tower::ServiceExt;
 use urbis_core::geodesy::LocalProjection;
 use urbis_core::permits::chain;
 use urbis_core::{domain, LayerId};
-use urbis_import::{import_file, ImportOptions, Mapping, Silent};
 use urbis_store::{HistoryHead, Query, Store};
 
 const EDITOR: &str = "editor-token-0123456789";
@@ -60,14 +61,12 @@ macro_rules! on_both_backends {
 
 on_both_backends!(workflow_on_cambridge_parcels, clock_with_holidays_and_pauses);
 
-fn samples(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-samples").join(rel)
-}
+use city::samples;
 
 /// Parcels (map-lot as code), zoning districts with their rules, overlays, hydrants (3 m
 /// protection), the procedure catalogue and the one-stop centres, with the demo's mappings.
 async fn load_city(store: &dyn Store, dir: &Path) {
-    let files: [(&str, Option<&str>, LayerId); 6] = [
+    let files: [city::Sample; 6] = [
         ("cambridge/ASSESSING_ParcelsFY2014.topojson", None, LayerId::Parcels),
         ("cambridge/CDD_ZoningDistricts.geojson", Some("zoning_districts.toml"), LayerId::ZoningDistricts),
         ("cambridge/CDD_ZoningOverlayDistricts.geojson", Some("zoning_overlays.toml"), LayerId::ZoningOverlays),
@@ -75,22 +74,7 @@ async fn load_city(store: &dyn Store, dir: &Path) {
         ("procedures.csv", Some("procedures.toml"), LayerId::Procedures),
         ("one_stop_centres.geojson", Some("one_stop_centres.toml"), LayerId::ServiceCentres),
     ];
-    for (file, mapping, layer) in files {
-        let input = dir.join(Path::new(file).file_name().unwrap());
-        std::fs::copy(samples(file), &input).unwrap();
-        let mut options = ImportOptions::new(layer);
-        match mapping {
-            Some(m) => options.mapping = Mapping::from_toml_file(&samples("mappings").join(m)).unwrap(),
-            None => {
-                options.mapping.fields.insert("code".into(), "ML".into());
-            }
-        }
-        options.skip_invalid = true;
-        options.make_valid = matches!(layer, LayerId::Parcels | LayerId::ZoningDistricts | LayerId::ZoningOverlays);
-        options.report_dir = Some(dir.to_path_buf());
-        let s = import_file(store, &input, &options, &Silent).await.unwrap_or_else(|e| panic!("{file}: {e}"));
-        assert!(s.written > 0, "{file}: {s:?}");
-    }
+    city::import_samples(store, dir, &files).await;
 }
 
 struct Answer {

@@ -47,7 +47,7 @@ pub const MAP_LAYERS: [Sample; 3] = [
 ];
 
 /// Imports each sample (copied into `dir` first, its report of skipped rows written there) as the
-/// demo does: invalid rows skipped, the polygons of parcels and zoning made valid. Each must
+/// demo does: invalid rows skipped, the polygons of parcels, zoning districts and overlays made valid. Each must
 /// write something; the summaries, in order.
 pub async fn import_samples(store: &dyn Store, dir: &Path, files: &[Sample]) -> Vec<ImportSummary> {
     let mut summaries = vec![];
@@ -62,7 +62,7 @@ pub async fn import_samples(store: &dyn Store, dir: &Path, files: &[Sample]) -> 
             }
         }
         options.skip_invalid = true;
-        options.make_valid = matches!(layer, LayerId::Parcels | LayerId::ZoningDistricts);
+        options.make_valid = matches!(layer, LayerId::Parcels | LayerId::ZoningDistricts | LayerId::ZoningOverlays);
         options.report_dir = Some(dir.to_path_buf());
         let s = import_file(store, &input, &options, &Silent).await.unwrap_or_else(|e| panic!("{file}: {e}"));
         assert!(s.written > 0, "{file}: {s:?}");
