@@ -18,9 +18,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use geo::BoundingRect;
 use geo_types::{Coord, Geometry, Point, Rect};
-use serde_json::{Map, Value};
-use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
-use sqlx::{Row, Sqlite, SqlitePool};
+use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{Sqlite, SqlitePool};
 use urbis_core::geodesy::{distance_m, expand_by_metres};
 use urbis_core::near::NearIndex;
 use urbis_core::overlap::{rect_side, RectSide};
@@ -161,43 +160,6 @@ impl GpkgStore {
         cols.extend(schema.fields.iter().map(|f| f.name.to_string()));
         cols.push("extra".into());
         cols.join(", ")
-    }
-
-    fn decode(layer: LayerId, row: &SqliteRow) -> Result<Feature> {
-        let schema = layer.schema();
-        let id: String = row.try_get("id")?;
-        let geometry = if schema.has_geometry() {
-            match row.try_get::<Option<Vec<u8>>, _>("geom")? {
-                Some(blob) => Some(wkb::from_gpkg(&blob).map_err(|reason| StoreError::Geometry {
-                    layer,
-                    id: id.clone(),
-                    reason,
-                })?),
-                None => None,
-            }
-        } else {
-            None
-        };
-        let mut feature = Feature::new(id, geometry);
-        for f in schema.fields {
-            let v = match f.ty {
-                FieldType::Text | FieldType::Date | FieldType::DateTime => {
-                    row.try_get::<Option<String>, _>(f.name)?.map(Value::String)
-                }
-                FieldType::Integer => row.try_get::<Option<i64>, _>(f.name)?.map(Value::from),
-                FieldType::Real => row.try_get::<Option<f64>, _>(f.name)?.map(Value::from),
-                FieldType::Boolean => row.try_get::<Option<bool>, _>(f.name)?.map(Value::Bool),
-                FieldType::Json => row
-                    .try_get::<Option<String>, _>(f.name)?
-                    .map(|s| serde_json::from_str(&s).unwrap_or(Value::String(s))),
-            };
-            if let Some(v) = v {
-                feature.attributes.insert(f.name.to_string(), v);
-            }
-        }
-        let extra: Option<String> = row.try_get("extra")?;
-        feature.extra = extra.and_then(|s| serde_json::from_str::<Map<String, Value>>(&s).ok()).unwrap_or_default();
-        Ok(feature)
     }
 
     /// `WHERE …` for a query, pushing the values to bind.
@@ -495,7 +457,7 @@ impl GpkgStore {
     async fn get_in(tx: &mut sqlx::SqliteConnection, layer: LayerId, id: &str) -> Result<Option<Feature>> {
         let sql = format!("SELECT {} FROM {} WHERE id = ?", Self::columns(layer), layer.name());
         let row = sqlx::query(&sql).bind(id).fetch_optional(&mut *tx).await?;
-        row.map(|r| Self::decode(layer, &r)).transpose()
+        row.map(|r| reader::decode_cells(layer, |i| reader::sqlx_cell(&r, i))).transpose()
     }
 
     /// The stored feature, if its ETag is `expected` (or `expected` is `None`).

@@ -151,10 +151,16 @@ fn text(v: ValueRef<'_>) -> Option<String> {
     }
 }
 
-/// A row of `id, geom?, fields…, extra` as a feature (the same decoding as the sqlx path).
+/// A row of `id, geom?, fields…, extra` as a feature.
 fn decode(layer: LayerId, row: &rusqlite::Row<'_>) -> Result<Feature> {
+    decode_cells(layer, |i| row.get_ref(i).map_err(database))
+}
+
+/// A row of `id, geom?, fields…, extra` as a feature, from its cells as SQLite typed them: the
+/// one decoding of a feature row, for these reads and for the reads inside sqlx's write
+/// transactions ([`sqlx_cell`]).
+pub(crate) fn decode_cells<'r>(layer: LayerId, cell: impl Fn(usize) -> Result<ValueRef<'r>>) -> Result<Feature> {
     let schema = layer.schema();
-    let cell = |i: usize| row.get_ref(i).map_err(database);
     let id = text(cell(0)?).unwrap_or_default();
     let mut col = 1;
     let geometry = if schema.has_geometry() {
@@ -196,6 +202,22 @@ fn decode(layer: LayerId, row: &rusqlite::Row<'_>) -> Result<Feature> {
     feature.extra =
         text(cell(col)?).and_then(|s| serde_json::from_str::<Map<String, Value>>(&s).ok()).unwrap_or_default();
     Ok(feature)
+}
+
+/// Cell `i` of a row read through sqlx, as SQLite typed it.
+pub(crate) fn sqlx_cell(row: &sqlx::sqlite::SqliteRow, i: usize) -> Result<ValueRef<'_>> {
+    use sqlx::{Row, TypeInfo, ValueRef as _};
+    let raw = row.try_get_raw(i)?;
+    if raw.is_null() {
+        return Ok(ValueRef::Null);
+    }
+    let name = raw.type_info().name().to_string();
+    Ok(match name.as_str() {
+        "INTEGER" | "BOOLEAN" => ValueRef::Integer(row.try_get_unchecked::<i64, _>(i)?),
+        "REAL" => ValueRef::Real(row.try_get_unchecked::<f64, _>(i)?),
+        "BLOB" => ValueRef::Blob(row.try_get_unchecked::<&[u8], _>(i)?),
+        _ => ValueRef::Text(row.try_get_unchecked::<&str, _>(i)?.as_bytes()),
+    })
 }
 
 impl Reader {
