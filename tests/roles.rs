@@ -36,7 +36,7 @@ use urbis_server::auth::{hash_password, Auth, Role};
 use urbis_server::policy::{Rule, Scope, POLICY};
 use urbis_store::{Store, StoreError, User};
 
-on_both_stores!((store, dir) => (std::sync::Arc::from(store), dir); role_matrix, logins_and_accounts);
+on_both_stores!((store, dir) => (std::sync::Arc::from(store), dir); role_matrix, logins_and_accounts, accounts_over_http);
 
 const NAME: &str = "Zenobia Personaldatum";
 const EMAIL: &str = "zenobia.personaldatum@example.invalid";
@@ -120,6 +120,7 @@ struct City {
 
 struct Answer {
     status: StatusCode,
+    location: Option<String>,
     bytes: Vec<u8>,
 }
 
@@ -163,8 +164,9 @@ impl City {
         .unwrap();
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
+        let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
         let bytes = response.into_body().collect().await.unwrap().to_bytes().to_vec();
-        Answer { status, bytes }
+        Answer { status, location, bytes }
     }
 
     async fn call(&self, caller: Caller, method: &str, uri: &str, body: Option<Value>) -> Answer {
@@ -317,6 +319,25 @@ async fn request_for(city: &City, rule: &Rule, n: usize) -> Call {
             json!({ "user": "reviewer-here", "password": REVIEWER_PASSWORD }),
         ),
         ("GET", "/auth/me") => get("/auth/me"),
+        ("GET", "/admin/users") => get("/admin/users"),
+        ("POST", "/admin/users") => with_json(
+            "/admin/users",
+            "application/json",
+            json!({ "name": format!("staff-{n}"), "role": "planner", "password": "a-long-enough-password" }),
+        ),
+        ("PATCH", "/admin/users/{name}") => {
+            // An account of its own for each call (a hash the store keeps but no one logs in with).
+            let user = User {
+                name: format!("staff-p-{n}"),
+                role: "planner".into(),
+                centres: vec![],
+                password_hash: "$argon2id$not-used".into(),
+                created: "2026-11-23T00:00:00.000Z".into(),
+                disabled: false,
+            };
+            city.store.add_user(&user).await.unwrap();
+            with_json(format!("/admin/users/{}", user.name), "application/json", json!({ "disabled": true }))
+        }
         ("GET", "/api") => get("/api"),
         ("GET", "/conformance") => get("/conformance"),
         ("GET", "/collections") => get("/collections"),
@@ -855,4 +876,95 @@ async fn login_rate_limit(city: &City) {
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     let (status, _, body) = login_from(city, "192.0.2.51:6000", "reviewer-here", REVIEWER_PASSWORD).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// An admin manages the staff accounts over HTTP: adds one (a password generated and shown once),
+/// lists them without hashes, disables one (its session ends at once) and enables it again; bad
+/// requests are named; no admin can disable their own account.
+async fn accounts_over_http(store: Arc<dyn Store>, dir: &Path) {
+    let city = city(store.clone(), dir).await;
+    let add = |body: Value| city.call(Caller::Admin, "POST", "/admin/users", Some(body));
+    let a = add(json!({ "name": "r.okafor", "role": "reviewer", "centres": [CENTRE] })).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+    let added = a.json();
+    assert_eq!((added["role"].clone(), added["centres"].clone()), (json!("reviewer"), json!([CENTRE])));
+    assert_eq!(a.location.as_deref(), Some("/admin/users/r.okafor"));
+    let password = added["password"].as_str().unwrap().to_string();
+    assert!(password.len() >= urbis_server::accounts::MIN_PASSWORD_CHARS, "{password}");
+    // The new account logs in as what it was made.
+    let session = login(&city, "r.okafor", &password).await;
+    assert_eq!((session["role"].clone(), session["centres"].clone()), (json!("reviewer"), json!([CENTRE])));
+    let bearer = format!("Bearer {}", session["token"].as_str().unwrap());
+    // A given password is kept (as a hash) and not shown back.
+    let a = add(json!({ "name": "p.lindqvist", "role": "planner", "password": "chosen-password-42" })).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+    assert!(a.json().get("password").is_none(), "{}", a.text());
+    assert_eq!(login(&city, "p.lindqvist", "chosen-password-42").await["role"], "planner");
+
+    // The list: every account, no hash, no password.
+    let list = city.call(Caller::Admin, "GET", "/admin/users", None).await;
+    assert_eq!(list.status, StatusCode::OK);
+    let names: Vec<String> =
+        list.json()["users"].as_array().unwrap().iter().map(|u| u["name"].as_str().unwrap().to_string()).collect();
+    for name in ["admin-one", "reviewer-here", "r.okafor", "p.lindqvist"] {
+        assert!(names.iter().any(|n| n == name), "{name} not in {names:?}");
+    }
+    assert!(!list.text().contains("argon2") && !list.text().contains(&password), "{}", list.text());
+
+    // Bad requests, each named.
+    for (body, status, words) in [
+        (
+            json!({ "name": "r.okafor", "role": "planner", "password": "another-password-1" }),
+            StatusCode::CONFLICT,
+            "already",
+        ),
+        (json!({ "name": "x.owner", "role": "owner" }), StatusCode::BAD_REQUEST, "not a role"),
+        (json!({ "name": "x.applicant", "role": "applicant" }), StatusCode::BAD_REQUEST, "has no accounts"),
+        (json!({ "name": "x.rev", "role": "reviewer" }), StatusCode::BAD_REQUEST, "at least one service centre"),
+        (
+            json!({ "name": "x.plan", "role": "planner", "centres": [CENTRE] }),
+            StatusCode::BAD_REQUEST,
+            "only reviewers",
+        ),
+        (
+            json!({ "name": "x.rev", "role": "reviewer", "centres": ["osc-nowhere"] }),
+            StatusCode::BAD_REQUEST,
+            "osc-nowhere",
+        ),
+        (json!({ "name": "x y", "role": "admin" }), StatusCode::BAD_REQUEST, "user name"),
+        (json!({ "name": "x.short", "role": "admin", "password": "short" }), StatusCode::BAD_REQUEST, "at least 12"),
+        (
+            json!({ "name": "x.typo", "role": "admin", "pasword": "a-long-enough-password" }),
+            StatusCode::BAD_REQUEST,
+            "pasword",
+        ),
+    ] {
+        let a = add(body.clone()).await;
+        assert_eq!(a.status, status, "{body}: {}", a.text());
+        assert!(a.json()["message"].as_str().unwrap().contains(words), "{body}: {}", a.text());
+    }
+    assert!(store.get_user("x.rev").await.unwrap().is_none());
+
+    // Disabled: the session stops at once and the login fails; enabled again, it logs in.
+    let patch = |name: &str, body: Value| {
+        let uri = format!("/admin/users/{name}");
+        let city = &city;
+        async move { city.call(Caller::Admin, "PATCH", &uri, Some(body)).await }
+    };
+    let a = patch("r.okafor", json!({ "disabled": true })).await;
+    assert_eq!((a.status, a.json()["disabled"].clone()), (StatusCode::OK, json!(true)), "{}", a.text());
+    assert_eq!(city.send("GET", "/auth/me", Some(&bearer), None).await.status, StatusCode::UNAUTHORIZED);
+    let refused = city
+        .call(Caller::Anonymous, "POST", "/auth/login", Some(json!({ "user": "r.okafor", "password": password })))
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    let a = patch("r.okafor", json!({ "disabled": false })).await;
+    assert_eq!((a.status, a.json()["disabled"].clone()), (StatusCode::OK, json!(false)), "{}", a.text());
+    assert_eq!(login(&city, "r.okafor", &password).await["user"], "r.okafor");
+    // Not one's own account; not an account that does not exist; not a body that says nothing.
+    let own = patch("admin-one", json!({ "disabled": true })).await;
+    assert_eq!(own.status, StatusCode::CONFLICT, "{}", own.text());
+    assert!(!store.get_user("admin-one").await.unwrap().unwrap().disabled);
+    assert_eq!(patch("nobody-here", json!({ "disabled": true })).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(patch("r.okafor", json!({ "enabled": true })).await.status, StatusCode::BAD_REQUEST);
 }

@@ -34,6 +34,9 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The request cannot be done in the present state of what it names: 409.
+    #[error("{0}")]
+    Conflict(String),
     /// A written feature that does not fit its layer, with every problem and its field: 400, or
     /// 422 when only the geometry is at fault.
     #[error("{message}")]
@@ -51,6 +54,9 @@ impl ApiError {
             ApiError::Store(StoreError::PreconditionFailed { .. }) | ApiError::PreconditionFailed { .. } => {
                 (StatusCode::PRECONDITION_FAILED, "precondition_failed")
             }
+            ApiError::Store(StoreError::UnknownUser { .. }) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Store(StoreError::DuplicateUser { .. }) => (StatusCode::CONFLICT, "duplicate_user"),
+            ApiError::Store(StoreError::InvalidUser { .. }) => (StatusCode::BAD_REQUEST, "invalid_user"),
             ApiError::Store(StoreError::Busy) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::Store(StoreError::Unsupported { .. }) => (StatusCode::NOT_IMPLEMENTED, "not_implemented"),
             ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -61,6 +67,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::InvalidFeature { problems, .. } if problems.iter().all(|p| p.field == "geometry") => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid_feature")
             }

@@ -241,6 +241,7 @@ pub fn api_document() -> Value {
         crate::queue::openapi_paths(),
         crate::open311::openapi_paths(),
         crate::auth::openapi_paths(),
+        crate::accounts::openapi_paths(),
     ] {
         for (path, operations) in fragment.as_object().into_iter().flatten() {
             let entry = paths.entry(path.clone()).or_insert_with(|| json!({}));

@@ -1,6 +1,7 @@
 //! The urbis HTTP server (axum). For now it tells whether it is up and what the store holds;
 //! OGC API Features, tiles and the web client are added route by route on this base.
 
+pub mod accounts;
 pub mod analysis;
 pub mod auth;
 pub mod blds;
@@ -68,6 +69,7 @@ pub fn router_with_web(store: Arc<dyn Store>, auth: auth::Auth, web: web::WebAss
         .merge(auth::routes())
         .merge(features::routes())
         .merge(analysis::routes())
+        .merge(accounts::routes())
         .merge(spatial::routes())
         .merge(report::routes())
         .merge(queryables::routes())

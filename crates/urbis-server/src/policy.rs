@@ -89,6 +89,10 @@ pub const POLICY: &[Rule] = &[
     // auth.rs
     public("POST", "/auth/login"),
     only("GET", "/auth/me", SIGNED_IN),
+    // accounts.rs
+    only("GET", "/admin/users", ADMINS),
+    only("POST", "/admin/users", ADMINS),
+    noted(only("PATCH", "/admin/users/{name}", ADMINS), "not one's own account to disable (409)"),
     // features.rs: OGC API Features. Private fields (the applicant) are never served here.
     public("GET", "/api"),
     public("GET", "/conformance"),

@@ -6,7 +6,8 @@ use std::io::Read;
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use urbis_core::LayerId;
-use urbis_server::auth::{generate_password, hash_password, Role};
+use urbis_server::accounts::{account_role, check_centres, MIN_PASSWORD_CHARS};
+use urbis_server::auth::{generate_password, Role};
 use urbis_store::{Query, Store, User};
 
 #[derive(Subcommand)]
@@ -60,18 +61,14 @@ impl UsersAction {
     }
 }
 
-/// The shortest password accepted.
-const MIN_PASSWORD_CHARS: usize = 12;
-
 pub async fn command(action: UsersAction, store: &dyn Store) -> anyhow::Result<()> {
     match action {
         UsersAction::Add { name, role, centres, password_stdin, .. } => {
-            let (role, centres) = account_role(&role, centres)?;
-            for c in &centres {
-                if store.get(LayerId::ServiceCentres, c).await?.is_none() {
-                    bail!("--centre {c}: no service centre has this id (see /collections/service_centres/items)");
-                }
-            }
+            let (role, centres) = account_role(&role, centres).map_err(|e| anyhow::anyhow!("--role, --centre: {e}"))?;
+            check_centres(store, &centres)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .map_err(|e| anyhow::anyhow!("--centre: {e}"))?;
             let (password, generated) = if password_stdin {
                 let mut text = String::new();
                 std::io::stdin().read_to_string(&mut text).context("reading the password from standard input")?;
@@ -125,33 +122,8 @@ fn centres_text(centres: &[String]) -> String {
     }
 }
 
-/// A role an account may have, with its centres checked against it.
-fn account_role(role: &str, centres: Vec<String>) -> anyhow::Result<(Role, Vec<String>)> {
-    let role = Role::parse_configured(role)
-        .map_err(|r| anyhow::anyhow!("--role {r}: the roles are reviewer, planner, admin"))?;
-    if !Role::ACCOUNT.contains(&role) {
-        bail!("--role {role}: accounts are reviewer, planner or admin (applicants use their tracking code and secret)");
-    }
-    match role {
-        Role::Reviewer if centres.is_empty() => bail!("a reviewer needs at least one --centre"),
-        Role::Reviewer => Ok((role, centres)),
-        _ if !centres.is_empty() => bail!("only reviewers are bound to centres (--centre)"),
-        _ => Ok((role, centres)),
-    }
-}
-
 fn new_user(name: &str, role: Role, centres: Vec<String>, password: &str) -> anyhow::Result<User> {
-    if !urbis_store::users::valid_name(name) {
-        bail!("--name {name}: 1 to 64 letters, digits, `.`, `-`, `_` or `@`");
-    }
-    Ok(User {
-        name: name.to_string(),
-        role: role.name().to_string(),
-        centres,
-        password_hash: hash_password(password).map_err(|e| anyhow::anyhow!("{e}"))?,
-        created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        disabled: false,
-    })
+    urbis_server::accounts::new_user(name, role, centres, password).map_err(|e| anyhow::anyhow!("--name {name}: {e}"))
 }
 
 /// The demo's accounts (documented in README.md and data-samples/README.md; demo only): an
@@ -182,27 +154,4 @@ pub async fn seed_demo(store: &dyn Store) -> anyhow::Result<Vec<(String, Role, V
         }
     }
     Ok(accounts)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn roles_and_centres_are_checked() {
-        assert_eq!(account_role("reviewer", vec!["osc-a".into()]).unwrap().0, Role::Reviewer);
-        assert_eq!(account_role("editor", vec![]).unwrap().0, Role::Planner);
-        for (role, centres, expected) in [
-            ("reviewer", vec![], "needs at least one --centre"),
-            ("admin", vec!["osc-a".to_string()], "only reviewers"),
-            ("applicant", vec![], "accounts are reviewer, planner or admin"),
-            ("owner", vec![], "the roles are"),
-        ] {
-            let err = account_role(role, centres).unwrap_err().to_string();
-            assert!(err.contains(expected), "{role}: {err}");
-        }
-        assert!(new_user("bad name", Role::Admin, vec![], "whatever-password").is_err());
-        let u = new_user("a.moreau", Role::Admin, vec![], "whatever-password").unwrap();
-        assert!(u.password_hash.starts_with("$argon2id$") && !u.password_hash.contains("whatever"));
-    }
 }
