@@ -6,7 +6,10 @@
 //! (web/track.html) then shows the new stage and nothing of the applicant, in its text or in any
 //! response; the applicant of another dossier, decided meanwhile, rates the service there with
 //! the secret. Afterwards the API agrees: the dossier is decided, its hash chain intact, its public
-//! record free of personal data, the rating kept. Screenshots of the dossier page and of the dashboard go to
+//! record free of personal data, the rating kept. Then an admin manages the staff accounts on
+//! web/admin.html (web/tests/admin.mjs): adds a planner (the password the server made up, shown
+//! once, logs in) and a reviewer, is told why a reviewer without a centre is refused, disables the
+//! planner; the API agrees. Screenshots of the dossier page, the dashboard and the accounts go to
 //! `<target>/tmp/reviewer_e2e/<store>/`.
 //!
 //! Needs what `tests/install-deps.sh` installs: Debian's chromium and fonts-dejavu-core, Node.js,
@@ -32,18 +35,25 @@ use serde_json::{json, Value};
 const CENTRE: &str = "osc-city-hall";
 const REVIEWER: &str = "reviewer-e2e";
 const PASSWORD: &str = "e2e-reviewer-password-4711";
+/// The admin of the accounts page, added the same way.
+const ADMIN: &str = "admin-e2e";
+const ADMIN_PASSWORD: &str = "e2e-admin-password-0815";
 
-fn add_reviewer(store: &str) {
+fn add_account(store: &str, name: &str, role: &str, password: &str) {
     use std::io::Write;
-    let mut child = binary::urbis()
-        .args(["users", "add", "--store", store, "--name", REVIEWER, "--role", "reviewer", "--centre", CENTRE])
+    let mut command = binary::urbis();
+    command.args(["users", "add", "--store", store, "--name", name, "--role", role]);
+    if role == "reviewer" {
+        command.args(["--centre", CENTRE]);
+    }
+    let mut child = command
         .arg("--password-stdin")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
+    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -92,7 +102,8 @@ fn a_reviewer_decides_the_most_urgent_dossier(postgis: bool) {
     chromium::node_modules(&[]);
     let dir = tempfile::tempdir().unwrap();
     let store = chromium::demo_store("reviewer_e2e", dir.path(), postgis, DEMO_LAYERS);
-    add_reviewer(&store);
+    add_account(&store, REVIEWER, "reviewer", PASSWORD);
+    add_account(&store, ADMIN, "admin", ADMIN_PASSWORD);
     let web = chromium::web_dir();
     let server = start_server(Path::new(&store), &["--web-dir", web.to_str().unwrap()]);
     let base = &server.url;
@@ -149,4 +160,27 @@ fn a_reviewer_decides_the_most_urgent_dossier(postgis: bool) {
     assert_eq!(status, 200, "{text}");
     assert_eq!(json_of(&text)["properties"]["satisfaction"], 5, "{text}");
     eprintln!("reviewer in Chromium: {summary}; screenshots in {}", artefacts.display());
+
+    // The admin's page of accounts.
+    let accounts =
+        chromium::run_script("admin.mjs", &[base, &artefacts, &ADMIN, &ADMIN_PASSWORD, &REVIEWER, &PASSWORD]);
+    chromium::assert_screenshots(&artefacts, &["admin.png", "admin-phone.png"]);
+    assert_eq!(accounts["reviewerDenied"], true, "{accounts}");
+    let (status, text) = call(
+        reqwest::Method::POST,
+        &format!("{base}/auth/login"),
+        None,
+        Some(json!({ "user": ADMIN, "password": ADMIN_PASSWORD })),
+    );
+    assert_eq!(status, 200, "{text}");
+    let admin_token = json_of(&text)["token"].as_str().unwrap().to_string();
+    let (status, text) = call(reqwest::Method::GET, &format!("{base}/admin/users"), Some(&admin_token), None);
+    assert_eq!(status, 200, "{text}");
+    let users = json_of(&text)["users"].as_array().unwrap().clone();
+    let user = |name: &str| users.iter().find(|u| u["name"] == name).cloned().unwrap_or(Value::Null);
+    assert_eq!(user("planner-e2e")["disabled"], true, "{text}");
+    assert_eq!(user("reviewer-e2e-2")["centres"], json!([accounts["added"]["centre"]]), "{text}");
+    assert_eq!(user("reviewer-nowhere"), Value::Null, "{text}");
+    assert_eq!(users.len() as u64, accounts["accounts"].as_u64().unwrap() + 2, "{text}");
+    eprintln!("admin in Chromium: {accounts}");
 }

@@ -1,5 +1,5 @@
-// The reviewers' pages: sign in (POST /auth/login, the token kept for this tab in sessionStorage
-// and sent as a bearer token), the queue of open dossiers most urgent first (GET /dossiers) with
+// The reviewers' pages: sign in (staff.js: POST /auth/login, the token kept for this tab in
+// sessionStorage and sent as a bearer token), the queue of open dossiers most urgent first (GET /dossiers) with
 // filters (a reviewer's own centres by default), and a dossier (GET /dossiers/{id}): its parcels
 // on the map, the parcel check, the history with whose days they were, and a button for each move
 // the stage machine allows (POST /dossiers/{id}/transitions; a payment request with its amount,
@@ -8,9 +8,9 @@
 
 import * as maplibregl from "./vendor/maplibre-gl/maplibre-gl.mjs";
 import { apiRoot, escapeHtml, formatNumber } from "./common.js";
+import { api, forgetSession, onSignedOut, session, signIn } from "./staff.js";
 
 const $ = (id) => document.getElementById(id);
-const SESSION_KEY = "urbis.reviewer.session";
 const PAGE_SIZE = 25;
 const STATUS_WORDS = { overdue: "Overdue", at_risk: "At risk", on_time: "On time" };
 const STAGE_WORDS = {
@@ -34,58 +34,22 @@ function status(text, isError = false, target = "status") {
   el.setAttribute("role", isError ? "alert" : "status");
 }
 
-// --- The session ------------------------------------------------------------------------------
-function session() {
-  try {
-    const s = JSON.parse(sessionStorage.getItem(SESSION_KEY) || "null");
-    if (s && s.token && (!s.expires_at || Date.parse(s.expires_at) > Date.now())) return s;
-  } catch {
-    // A damaged entry: signed out.
-  }
-  return null;
-}
-
+// --- The session (staff.js) ------------------------------------------------------------------
 function signOut(message) {
-  sessionStorage.removeItem(SESSION_KEY);
+  forgetSession();
   route();
   if (message) status(message, true);
 }
-
-class ApiError extends Error {
-  constructor(message, statusCode, body) {
-    super(message);
-    this.status = statusCode;
-    this.body = body;
-  }
-}
-
-/** A call to the API with the session's token; a 401 signs out. */
-async function api(path, { method = "GET", body } = {}) {
-  const s = session();
-  const headers = { Accept: "application/json" };
-  if (s) headers.Authorization = `Bearer ${s.token}`;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(apiRoot + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  let data = null;
-  try {
-    data = await response.json();
-  } catch {
-    // Not JSON.
-  }
-  if (!response.ok) {
-    const message = (data && data.message) || `${response.status} ${response.statusText}`;
-    if (response.status === 401 && s) signOut(`Signed out: ${message}`);
-    throw new ApiError(message, response.status, data);
-  }
-  return data;
-}
+onSignedOut((message) => {
+  route();
+  status(message, true);
+});
 
 $("login-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   status("Signing in…");
   try {
-    const answer = await api("/auth/login", { method: "POST", body: { user: $("login-user").value.trim(), password: $("login-password").value } });
-    sessionStorage.setItem(SESSION_KEY, JSON.stringify(answer));
+    await signIn($("login-user").value.trim(), $("login-password").value);
     $("login-password").value = "";
     status("");
     if (!location.hash || location.hash === "#login") location.hash = "#queue";

@@ -3,6 +3,7 @@
 // wait for the map to be drawn and the watch on a page's failed requests and console errors.
 
 import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { chromium } from "playwright-core";
 
 // How long any one step may take (generous: CI runs the other tests on the same two cores).
@@ -70,4 +71,25 @@ export function watch(page, problems, { expected = new Set(), allowedConsole = (
     if (m.type() === "error" && !allowedConsole(m.text())) problems.push(`console: ${m.text()}`);
   });
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+}
+
+/** The visible controls of the page that have no name a screen reader can say. */
+export async function unnamedControls(page) {
+  return page.evaluate(() =>
+    [...document.querySelectorAll("input, button, select, textarea")]
+      .filter((el) => el.offsetParent !== null)
+      .filter((el) => !(el.labels && el.labels.length) && !el.textContent.trim() && !el.getAttribute("aria-label") && !el.title)
+      .map((el) => el.outerHTML.slice(0, 80)),
+  );
+}
+
+/** After a failure: what each open page said in its status lines, and a picture of it. */
+export async function reportPages(browser, artefacts) {
+  for (const [i, p] of browser.contexts().flatMap((c) => c.pages()).entries()) {
+    const said = await p
+      .evaluate(() => [...document.querySelectorAll("[role=status], [role=alert]")].map((el) => `${el.id}: ${el.textContent}`))
+      .catch(() => []);
+    console.error(`page ${i} (${p.url()}): ${JSON.stringify(said)}`);
+    await p.screenshot({ path: join(artefacts, `failure-${i}.png`) }).catch(() => {});
+  }
 }

@@ -15,7 +15,7 @@
 // CHROMIUM overrides the browser.
 
 import { join } from "node:path";
-import { check, idle, launch, scriptArguments, watch } from "./browser.mjs";
+import { check, idle, launch, reportPages, scriptArguments, unnamedControls, watch } from "./browser.mjs";
 
 const [base, artefacts, user, password] = scriptArguments(
   "node tests/reviewer.mjs BASE_URL ARTEFACTS_DIR USER PASSWORD",
@@ -32,16 +32,6 @@ async function api(path, token, options = {}) {
   return body;
 }
 
-/** Every control has a name a screen reader can say. */
-async function unnamedControls(page) {
-  return page.evaluate(() =>
-    [...document.querySelectorAll("input, button, select, textarea")]
-      .filter((el) => el.offsetParent !== null)
-      .filter((el) => !(el.labels && el.labels.length) && !el.textContent.trim() && !el.getAttribute("aria-label") && !el.title)
-      .map((el) => el.outerHTML.slice(0, 80)),
-  );
-}
-
 const browser = await launch();
 const summary = {};
 try {
@@ -55,7 +45,7 @@ try {
   await page.getByLabel("Password").fill(password);
   await page.getByLabel("Password").press("Enter");
   await page.waitForSelector("#queue-table tbody tr[data-id]");
-  const session = await page.evaluate(() => JSON.parse(sessionStorage.getItem("urbis.reviewer.session")));
+  const session = await page.evaluate(() => JSON.parse(sessionStorage.getItem("urbis.staff.session")));
   check(session && session.token && session.role, `no session kept after signing in: ${JSON.stringify(session)}`);
   summary.login = { user: session.user, role: session.role, centres: session.centres };
   check(!(await page.evaluate(() => document.body.innerText)).includes(session.token), "the token is shown on the page");
@@ -271,12 +261,7 @@ try {
   check(boardProblems.length === 0, `problems on the dashboard:\n${boardProblems.join("\n")}`);
   summary.dashboard = { rows: await board.locator("#centres-table tbody tr").count() };
 } catch (e) {
-  // What the pages said when it went wrong, and a picture of them.
-  for (const [i, p] of browser.contexts().flatMap((c) => c.pages()).entries()) {
-    const said = await p.evaluate(() => [...document.querySelectorAll("[role=status], [role=alert]")].map((el) => `${el.id}: ${el.textContent}`)).catch(() => []);
-    console.error(`page ${i} (${p.url()}): ${JSON.stringify(said)}`);
-    await p.screenshot({ path: join(artefacts, `failure-${i}.png`) }).catch(() => {});
-  }
+  await reportPages(browser, artefacts);
   throw e;
 } finally {
   await browser.close();

@@ -87,8 +87,17 @@ pub fn new_user(name: &str, role: Role, centres: Vec<String>, password: &str) ->
     })
 }
 
+/// 400 naming the field at fault.
 fn invalid(e: AccountError) -> ApiError {
-    ApiError::BadParameter { parameter: "body", message: e.to_string() }
+    let parameter = match e {
+        AccountError::UnknownRole(_) | AccountError::NotAnAccountRole(_) => "role",
+        AccountError::ReviewerWithoutCentre | AccountError::CentresNotReviewer | AccountError::UnknownCentre(_) => {
+            "centres"
+        }
+        AccountError::BadName(_) => "name",
+        AccountError::ShortPassword => "password",
+    };
+    ApiError::BadParameter { parameter, message: e.to_string() }
 }
 
 pub fn routes() -> Router<AppState> {

@@ -219,7 +219,10 @@ async fn landing(
          <title>urbis</title></head><body style=\"font-family:sans-serif;max-width:48rem;margin:2rem auto\">\
          <h1>urbis</h1><p>Urban-planning GIS. Store: {}.</p>\
          <table><thead><tr><th>layer</th><th>title</th><th>features</th></tr></thead><tbody>{rows}</tbody></table>\
-         <p><a href=\"/map/\">The zoning map</a> · <a href=\"/styles\">map styles</a></p>\
+         <p><a href=\"/map/\">The zoning map</a> · <a href=\"/map/reviewer.html\">reviewers</a> · \
+         <a href=\"/map/dashboard.html\">dashboard</a> · <a href=\"/map/track.html\">track a dossier</a> · \
+         <a href=\"/map/coverage.html\">service access</a> · <a href=\"/map/admin.html\">accounts</a> · \
+         <a href=\"/styles\">map styles</a></p>\
          <p><a href=\"/collections\">/collections</a> (OGC API – Features) · <a href=\"/api\">/api</a> · \
          <a href=\"/layers\">/layers</a> · <a href=\"/health\">/health</a></p></body></html>",
         html_escape(&state.store.location())
