@@ -188,6 +188,10 @@ pub(crate) struct Rows {
     pub node: Vec<u32>,
     pub time_s: Vec<f64>,
     pub length_m: Vec<f64>,
+    /// The smallest positive `time_s` and `length_m` (infinite without one): the width of a
+    /// search's buckets (`crate::queue::Buckets`).
+    pub min_time_s: f64,
+    pub min_length_m: f64,
 }
 
 impl Rows {
@@ -207,7 +211,9 @@ impl Rows {
             (node[k], time_s[k], length_m[k]) = (to, t, l);
             fill[from as usize] += 1;
         }
-        Rows { start, node, time_s, length_m }
+        let min_positive = |v: &[f64]| v.iter().copied().filter(|x| *x > 0.0).fold(f64::INFINITY, f64::min);
+        let (min_time_s, min_length_m) = (min_positive(&time_s), min_positive(&length_m));
+        Rows { start, node, time_s, length_m, min_time_s, min_length_m }
     }
 
     /// The index range of node `k`'s arcs.

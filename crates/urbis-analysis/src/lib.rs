@@ -39,6 +39,7 @@ pub mod mode;
 pub mod network;
 pub mod origins;
 pub mod paths;
+pub mod queue;
 pub mod run;
 pub mod snap;
 pub mod source;

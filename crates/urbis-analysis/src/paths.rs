@@ -7,9 +7,7 @@
 //! this needs several sources with start costs (centres lie part-way along edges), the label of
 //! the winning centre and a deterministic tie rule. The tests check it against petgraph's.
 
-use std::cmp::Reverse;
-
-use radix_heap::RadixHeapMap;
+use crate::queue::{Buckets, Frontier, Radix};
 
 use serde::{Deserialize, Serialize};
 
@@ -57,15 +55,17 @@ pub struct NodeLabels {
 /// Labels every node with its nearest seed's centre. `limit` stops the search past that cost
 /// (nodes beyond stay unreached); `f64::INFINITY` searches the whole graph.
 ///
-/// Every cost is at least zero (times and lengths of edges, access legs), so the costs popped
-/// never decrease: the queue is a radix heap (the `radix-heap` crate) keyed by the cost in
-/// millionths, rounded down. Labels live in three flat arrays
-/// (cost, metres, centre) in the node order of [`crate::graph::SearchGraph`] (nodes near each
-/// other near each other in memory), the labelled ones put back in the network's order at the end; a relaxation reads the metres only on a tie of
-/// costs, and the queue holds only (cost, node); an entry whose cost is no longer its node's is
-/// skipped. A node relabelled at an equal cost (a shorter path, or a lower centre) is queued
-/// and expanded again, so the tie rule holds whatever order equal costs come out in. The
-/// benchmark in `bench/coverage.sh` measures this function.
+/// Every cost is at least zero (times and lengths of edges, access legs), so the costs expanded
+/// never decrease: the queue is Dial's buckets as wide as the shortest arc when the limit is
+/// finite, a radix heap otherwise ([`crate::queue`]). Labels live in three flat arrays (cost,
+/// metres, centre) in the node order of [`crate::graph::SearchGraph`] (nodes near each other
+/// near each other in memory), kept by the thread between searches with every entry unlabelled
+/// (a search writes only the entries it labels and puts them back), the labelled ones copied
+/// out in the network's order at the end. A relaxation reads the metres only on a tie of costs;
+/// the queue holds (cost, node) and skips an entry whose cost is no longer its node's. A node
+/// relabelled at an equal cost (a shorter path, or a lower centre) is queued and expanded
+/// again, so the tie rule holds whatever order equal costs come out in. The benchmark in
+/// `bench/coverage.sh` measures this function.
 pub fn nearest_centres(
     graph: &ModeGraph,
     seeds: &[Seed],
@@ -80,68 +80,117 @@ pub fn nearest_centres(
         Direction::ToCentre => &sg.reverse,
         Direction::FromCentre => &sg.forward,
     };
-    let steps = match metric {
-        Metric::TimeS => &rows.time_s,
-        Metric::LengthM => &rows.length_m,
+    let (steps, width) = match metric {
+        Metric::TimeS => (&rows.time_s, rows.min_time_s),
+        Metric::LengthM => (&rows.length_m, rows.min_length_m),
     };
-    // Labels side by side in three arrays, by the search's node numbers (see `SearchGraph`).
-    let mut cost = vec![f64::INFINITY; n];
-    let mut length = vec![f64::INFINITY; n];
-    let mut centre = vec![u32::MAX; n];
-    // The queue's key: the cost in millionths, rounded down (a monotone map, so the keys popped
-    // never decrease either). Fewer significant bits than the `f64` itself means fewer moves
-    // between the radix heap's buckets; costs within one millionth come out in any order, and a
-    // node that one of them then improves is queued and expanded again (below), so the labels
-    // are the exact `f64` ones whatever that order.
-    let key = |c: f64| Reverse((c * 1e6) as u64);
-    let mut heap: RadixHeapMap<Reverse<u64>, u32> = RadixHeapMap::new();
-    // The nodes labelled, for putting the labels back in the network's order.
-    let mut touched: Vec<u32> = Vec::new();
-    for s in seeds {
-        let (k, i) = (s.centre as u32, sg.rank[s.node] as usize);
-        // Better than the node's label: by cost, then metres, then the lower centre.
-        let better =
-            s.cost < cost[i] || (s.cost == cost[i] && s.length_m.total_cmp(&length[i]).then(k.cmp(&centre[i])).is_lt());
-        if s.cost >= 0.0 && s.cost <= limit && better {
-            if centre[i] == u32::MAX {
-                touched.push(i as u32);
-            }
-            (cost[i], length[i], centre[i]) = (s.cost, s.length_m, k);
-            heap.push(key(s.cost), i as u32);
+    SCRATCH.with_borrow_mut(|scratch| {
+        scratch.fit(n);
+        scratch.clean = false;
+        let Scratch { labels, buckets, .. } = scratch;
+        let search = Search { sg, rows, steps, limit, labels };
+        let out = if Buckets::fit(limit, width) {
+            buckets.reset(limit, width);
+            search.run(seeds, metric, buckets)
+        } else {
+            search.run(seeds, metric, &mut Radix::default())
+        };
+        // (A search that panicked leaves `clean` false: the next one starts from fresh arrays.)
+        scratch.clean = true;
+        out
+    })
+}
+
+/// A thread's labels of every node, unlabelled between searches (`f64::INFINITY`, `u32::MAX`),
+/// and its bucket queue.
+#[derive(Default)]
+struct Scratch {
+    labels: Labels,
+    buckets: Buckets,
+    /// Whether every label is unlabelled.
+    clean: bool,
+}
+
+#[derive(Default)]
+struct Labels {
+    cost: Vec<f64>,
+    length: Vec<f64>,
+    centre: Vec<u32>,
+}
+
+impl Scratch {
+    fn fit(&mut self, n: usize) {
+        if self.labels.cost.len() != n || !self.clean {
+            self.labels =
+                Labels { cost: vec![f64::INFINITY; n], length: vec![f64::INFINITY; n], centre: vec![u32::MAX; n] };
+            self.clean = true;
         }
     }
-    while let Some((popped, node)) = heap.pop() {
-        let node = node as usize;
-        let c = cost[node];
-        // A stale entry: the node has had a cheaper label since (one within the same millionth
-        // is expanded again, which changes nothing).
-        if popped != key(c) {
-            continue;
-        }
-        let (l, k) = (length[node], centre[node]);
-        for j in rows.of(node) {
-            let (nc, i) = (c + steps[j], rows.node[j] as usize);
-            let old = cost[i];
-            if nc > limit || nc > old {
-                continue;
-            }
-            let nl = l + rows.length_m[j];
-            if nc < old || nl.total_cmp(&length[i]).then(k.cmp(&centre[i])).is_lt() {
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
+struct Search<'a> {
+    sg: &'a crate::graph::SearchGraph,
+    rows: &'a crate::graph::Rows,
+    steps: &'a [f64],
+    limit: f64,
+    labels: &'a mut Labels,
+}
+
+impl Search<'_> {
+    fn run(self, seeds: &[Seed], metric: Metric, queue: &mut impl Frontier) -> NodeLabels {
+        let Search { sg, rows, steps, limit, labels } = self;
+        let Labels { cost, length, centre } = labels;
+        let n = cost.len();
+        // The nodes labelled, for copying the labels out (and putting them back).
+        let mut touched: Vec<u32> = Vec::new();
+        for s in seeds {
+            let (k, i) = (s.centre as u32, sg.rank[s.node] as usize);
+            // Better than the node's label: by cost, then metres, then the lower centre.
+            let better = s.cost < cost[i]
+                || (s.cost == cost[i] && s.length_m.total_cmp(&length[i]).then(k.cmp(&centre[i])).is_lt());
+            if s.cost >= 0.0 && s.cost <= limit && better {
                 if centre[i] == u32::MAX {
                     touched.push(i as u32);
                 }
-                (cost[i], length[i], centre[i]) = (nc, nl, k);
-                heap.push(key(nc), i as u32);
+                (cost[i], length[i], centre[i]) = (s.cost, s.length_m, k);
+                queue.push(s.cost, i as u32);
             }
         }
+        while let Some(node) = queue.pop(cost) {
+            let (c, l, k) = (cost[node], length[node], centre[node]);
+            for j in rows.of(node) {
+                let (nc, i) = (c + steps[j], rows.node[j] as usize);
+                let old = cost[i];
+                if nc > limit || nc > old {
+                    continue;
+                }
+                let nl = l + rows.length_m[j];
+                if nc < old || nl.total_cmp(&length[i]).then(k.cmp(&centre[i])).is_lt() {
+                    if centre[i] == u32::MAX {
+                        touched.push(i as u32);
+                    }
+                    (cost[i], length[i], centre[i]) = (nc, nl, k);
+                    queue.push(nc, i as u32);
+                }
+            }
+        }
+        // Copied out in the network's node numbers; the thread's labels put back.
+        let mut out = NodeLabels {
+            metric,
+            cost: vec![f64::INFINITY; n],
+            length_m: vec![f64::INFINITY; n],
+            centre: vec![None; n],
+        };
+        for &k in &touched {
+            let (k, i) = (k as usize, sg.order[k as usize] as usize);
+            (out.cost[i], out.length_m[i]) = (cost[k], length[k]);
+            out.centre[i] = Some(centre[k]);
+            (cost[k], length[k], centre[k]) = (f64::INFINITY, f64::INFINITY, u32::MAX);
+        }
+        out
     }
-    // Back to the network's node numbers.
-    let mut out =
-        NodeLabels { metric, cost: vec![f64::INFINITY; n], length_m: vec![f64::INFINITY; n], centre: vec![None; n] };
-    for &k in &touched {
-        let (k, i) = (k as usize, sg.order[k as usize] as usize);
-        (out.cost[i], out.length_m[i]) = (cost[k], length[k]);
-        out.centre[i] = Some(centre[k]);
-    }
-    out
 }
