@@ -4,16 +4,15 @@
 //! [`isochrones_of`]), so it contains every node it claims by construction; the tests check that
 //! on the demo city and on a real city's network for every node and cutoff.
 
-use std::cmp::Reverse;
 use std::time::Instant;
 
 use geo::{Coord, LineString, MapCoords, MultiPolygon, Polygon};
-use radix_heap::RadixHeapMap;
 use serde::Serialize;
 
 use crate::coverage::{CoverageOptions, Travel};
 use crate::graph::ModeGraph;
 use crate::paths::{Direction, Metric};
+use crate::queue::{self, Frontier};
 use crate::snap::Snap;
 
 /// One site's search: every node's time to (or from) the site, up to a limit.
@@ -27,6 +26,42 @@ pub(crate) struct SiteSearch {
     site: Snap,
 }
 
+/// The search of [`SiteSearch::new`]: times only, a node queued again only for a strictly lower
+/// time (on the queue of `crate::queue`, as in `nearest_centres`).
+struct Times<'a> {
+    rows: &'a crate::graph::Rows,
+    rank: &'a [u32],
+    seeds: &'a [crate::paths::Seed],
+    limit_s: f64,
+    cost: &'a mut [f64],
+}
+
+impl queue::Search for Times<'_> {
+    type Output = ();
+
+    fn run(self, queue: &mut impl Frontier) {
+        let Times { rows, rank, seeds, limit_s, cost } = self;
+        for s in seeds {
+            let i = rank[s.node] as usize;
+            if s.cost >= 0.0 && s.cost <= limit_s && s.cost < cost[i] {
+                cost[i] = s.cost;
+                queue.push(s.cost, i as u32);
+            }
+        }
+        while let Some(node) = queue.pop(cost) {
+            let c = cost[node];
+            for j in rows.of(node) {
+                let (nc, i) = (c + rows.time_s[j], rows.node[j]);
+                let old = &mut cost[i as usize];
+                if nc < *old && nc <= limit_s {
+                    *old = nc;
+                    queue.push(nc, i);
+                }
+            }
+        }
+    }
+}
+
 impl SiteSearch {
     pub fn new(travel: &Travel, site: &Snap, limit_s: f64) -> Self {
         let g = travel.graph;
@@ -37,32 +72,8 @@ impl SiteSearch {
         };
         // By the search's node numbers (see `SearchGraph`), put back in the network's below.
         let mut cost = vec![f64::INFINITY; g.node_count()];
-        // Keyed by millionths of a second rounded down, as in `nearest_centres`: a node improved
-        // within the millionth it was popped in is queued and expanded again.
-        let key = |c: f64| Reverse((c * 1e6) as u64);
-        let mut heap: RadixHeapMap<Reverse<u64>, u32> = RadixHeapMap::new();
-        for s in travel.seeds(0, site, Metric::TimeS) {
-            let i = sg.rank[s.node] as usize;
-            if s.cost >= 0.0 && s.cost <= limit_s && s.cost < cost[i] {
-                cost[i] = s.cost;
-                heap.push(key(s.cost), i as u32);
-            }
-        }
-        while let Some((popped, node)) = heap.pop() {
-            let c = cost[node as usize];
-            // A stale entry: the node has had a lower time since.
-            if popped != key(c) {
-                continue;
-            }
-            for j in rows.of(node as usize) {
-                let (nc, i) = (c + rows.time_s[j], rows.node[j]);
-                let old = &mut cost[i as usize];
-                if nc < *old && nc <= limit_s {
-                    *old = nc;
-                    heap.push(key(nc), i);
-                }
-            }
-        }
+        let seeds = travel.seeds(0, site, Metric::TimeS);
+        queue::run(limit_s, rows.min_time_s, Times { rows, rank: &sg.rank, seeds: &seeds, limit_s, cost: &mut cost });
         let cost = sg.rank.iter().map(|&k| cost[k as usize]).collect::<Vec<_>>();
         SiteSearch { cost, site: *site }
     }

@@ -7,7 +7,7 @@
 //! this needs several sources with start costs (centres lie part-way along edges), the label of
 //! the winning centre and a deterministic tie rule. The tests check it against petgraph's.
 
-use crate::queue::{Buckets, Frontier, Radix};
+use crate::queue::{self, Frontier};
 
 use serde::{Deserialize, Serialize};
 
@@ -87,26 +87,18 @@ pub fn nearest_centres(
     SCRATCH.with_borrow_mut(|scratch| {
         scratch.fit(n);
         scratch.clean = false;
-        let Scratch { labels, buckets, .. } = scratch;
-        let search = Search { sg, rows, steps, limit, labels };
-        let out = if Buckets::fit(limit, width) {
-            buckets.reset(limit, width);
-            search.run(seeds, metric, buckets)
-        } else {
-            search.run(seeds, metric, &mut Radix::default())
-        };
+        let out =
+            queue::run(limit, width, Search { sg, rows, steps, seeds, metric, limit, labels: &mut scratch.labels });
         // (A search that panicked leaves `clean` false: the next one starts from fresh arrays.)
         scratch.clean = true;
         out
     })
 }
 
-/// A thread's labels of every node, unlabelled between searches (`f64::INFINITY`, `u32::MAX`),
-/// and its bucket queue.
+/// A thread's labels of every node, unlabelled between searches (`f64::INFINITY`, `u32::MAX`).
 #[derive(Default)]
 struct Scratch {
     labels: Labels,
-    buckets: Buckets,
     /// Whether every label is unlabelled.
     clean: bool,
 }
@@ -136,13 +128,17 @@ struct Search<'a> {
     sg: &'a crate::graph::SearchGraph,
     rows: &'a crate::graph::Rows,
     steps: &'a [f64],
+    seeds: &'a [Seed],
+    metric: Metric,
     limit: f64,
     labels: &'a mut Labels,
 }
 
-impl Search<'_> {
-    fn run(self, seeds: &[Seed], metric: Metric, queue: &mut impl Frontier) -> NodeLabels {
-        let Search { sg, rows, steps, limit, labels } = self;
+impl queue::Search for Search<'_> {
+    type Output = NodeLabels;
+
+    fn run(self, queue: &mut impl Frontier) -> NodeLabels {
+        let Search { sg, rows, steps, seeds, metric, limit, labels } = self;
         let Labels { cost, length, centre } = labels;
         let n = cost.len();
         // The nodes labelled, for copying the labels out (and putting them back).

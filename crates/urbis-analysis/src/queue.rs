@@ -89,6 +89,36 @@ impl Frontier for Buckets {
     }
 }
 
+/// A search that runs on any [`Frontier`].
+pub trait Search {
+    type Output;
+    fn run(self, queue: &mut impl Frontier) -> Self::Output;
+}
+
+thread_local! {
+    /// This thread's buckets, kept between searches.
+    static BUCKETS: std::cell::RefCell<Buckets> = std::cell::RefCell::default();
+}
+
+/// Runs `search` up to `limit` over arcs of at least `width` on this thread's buckets when they
+/// fit ([`Buckets::fit`]; fresh ones if a search on this thread holds them), else on a radix heap.
+pub fn run<S: Search>(limit: f64, width: f64, search: S) -> S::Output {
+    if !Buckets::fit(limit, width) {
+        return search.run(&mut Radix::default());
+    }
+    BUCKETS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buckets) => {
+            buckets.reset(limit, width);
+            search.run(&mut *buckets)
+        }
+        Err(_) => {
+            let mut buckets = Buckets::default();
+            buckets.reset(limit, width);
+            search.run(&mut buckets)
+        }
+    })
+}
+
 /// A radix heap keyed by the cost in millionths, rounded down: a monotone map, so the keys popped
 /// never decrease either; costs within one millionth come out in any order, and a node that one
 /// of them then improves is queued and expanded again, so the labels are the exact `f64` ones.
