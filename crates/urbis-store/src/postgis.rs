@@ -431,38 +431,64 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// Sends `features` through COPY on `conn` and returns the rows written. Any error aborts the
-/// COPY; the caller's transaction then rolls back.
+/// Sends `features` through COPY on `conn` and returns the rows written: in COPY's binary format
+/// when every column's type is one it writes (`copy::Binary`), else as CSV. Any error
+/// aborts the COPY; the caller's transaction then rolls back.
 async fn copy_features(
     conn: &mut PgConnection,
     layer: LayerId,
     features: &[Feature],
     progress: Progress<'_>,
 ) -> Result<u64> {
-    let cols: Vec<String> = write_columns(layer).iter().map(|c| ident(c)).collect();
+    let columns = write_columns(layer);
+    let cols: Vec<String> = columns.iter().map(|c| ident(c)).collect();
+    let binary = copy::binary_columns(conn, layer, &columns).await?;
     // E'\\N' is `\N` whatever standard_conforming_strings says; it must equal COPY_NULL.
-    let sql = format!("COPY {} ({}) FROM STDIN WITH (FORMAT csv, NULL E'\\\\N')", ident(layer.name()), cols.join(", "));
+    let format = if binary.is_some() { "FORMAT binary" } else { "FORMAT csv, NULL E'\\\\N'" };
+    let sql = format!("COPY {} ({}) FROM STDIN WITH ({format})", ident(layer.name()), cols.join(", "));
     let mut copy = conn.copy_in_raw(&sql).await?;
     let mut sent = 0u64;
-    let mut buf = String::new();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut text = String::new();
+    if binary.is_some() {
+        buf.extend_from_slice(copy::BINARY_HEADER);
+    }
     for chunk in features.chunks(COPY_CHUNK) {
-        buf.clear();
+        text.clear();
         for f in chunk {
-            match row_values(layer, f, wkb::to_ewkb) {
-                Ok(values) => csv_row(&mut buf, &values),
-                Err(e) => {
-                    // The server answers an abort with an error of its own; ours is the one to report.
-                    let _ = copy.abort(e.to_string()).await;
-                    return Err(e);
+            let row = row_values(layer, f, wkb::to_ewkb).and_then(|values| match &binary {
+                Some(types) => copy::binary_row(&mut buf, layer, f, &columns, types, &values),
+                None => {
+                    csv_row(&mut text, &values);
+                    Ok(())
                 }
+            });
+            if let Err(e) = row {
+                // The server answers an abort with an error of its own; ours is the one to report.
+                let _ = copy.abort(e.to_string()).await;
+                return Err(e);
             }
         }
-        if let Err(e) = copy.send(buf.as_bytes()).await {
+        if binary.is_none() {
+            buf.extend_from_slice(text.as_bytes());
+        }
+        if sent + chunk.len() as u64 == features.len() as u64 && binary.is_some() {
+            buf.extend_from_slice(&(-1i16).to_be_bytes());
+        }
+        if let Err(e) = copy.send(buf.as_slice()).await {
             let _ = copy.abort("urbis: sending rows failed").await;
             return Err(e.into());
         }
+        buf.clear();
         sent += chunk.len() as u64;
         progress(sent);
+    }
+    if features.is_empty() && binary.is_some() {
+        buf.extend_from_slice(&(-1i16).to_be_bytes());
+        if let Err(e) = copy.send(buf.as_slice()).await {
+            let _ = copy.abort("urbis: sending rows failed").await;
+            return Err(e.into());
+        }
     }
     copy.finish().await.map_err(|e| write_error(layer, features, e))
 }

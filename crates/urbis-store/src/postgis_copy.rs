@@ -11,6 +11,7 @@ use sqlx::PgConnection;
 use urbis_core::{Feature, LayerId};
 
 use super::{copy_features, ident};
+use crate::query::BindValue;
 use crate::{Progress, Result, StoreError};
 
 /// Below this many rows, indexes are kept up row by row (rebuilding would cost more).
@@ -113,3 +114,113 @@ fn duplicate_on_build(layer: LayerId, features: &[Feature], e: sqlx::Error) -> S
     };
     StoreError::DuplicateId { layer, id }
 }
+
+/// The start of COPY's binary format: its signature, no flags, no header extension.
+pub(super) const BINARY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+
+/// A column's type, as COPY's binary format writes its values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Binary {
+    Text,
+    /// EWKB, as PostGIS receives a geometry.
+    Geometry,
+    Int8,
+    Float8,
+    Bool,
+    Jsonb,
+    Date,
+    Timestamptz,
+}
+
+/// The binary writer of each of `columns`, or `None` if one has a type it does not write (then
+/// the rows go as CSV, which the server parses for any type).
+pub(super) async fn binary_columns(
+    conn: &mut PgConnection,
+    layer: LayerId,
+    columns: &[&str],
+) -> Result<Option<Vec<Binary>>> {
+    let types: Vec<(String, String)> = sqlx::query_as(
+        "SELECT attname::text, atttypid::regtype::text FROM pg_attribute \
+         WHERE attrelid = $1::text::regclass AND attnum > 0 AND NOT attisdropped",
+    )
+    .bind(ident(layer.name()))
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(columns
+        .iter()
+        .map(|c| {
+            let (_, ty) = types.iter().find(|(name, _)| name == c)?;
+            Some(match ty.as_str() {
+                "text" => Binary::Text,
+                "geometry" => Binary::Geometry,
+                "bigint" => Binary::Int8,
+                "double precision" => Binary::Float8,
+                "boolean" => Binary::Bool,
+                "jsonb" => Binary::Jsonb,
+                "date" => Binary::Date,
+                "timestamp with time zone" => Binary::Timestamptz,
+                _ => return None,
+            })
+        })
+        .collect())
+}
+
+/// Appends one row in COPY's binary format: the number of fields, then each as its length and
+/// bytes (-1: NULL). A value that does not fit its column is refused naming the feature and field.
+pub(super) fn binary_row(
+    out: &mut Vec<u8>,
+    layer: LayerId,
+    feature: &Feature,
+    columns: &[&str],
+    types: &[Binary],
+    values: &[BindValue],
+) -> Result<()> {
+    out.extend_from_slice(&(values.len() as i16).to_be_bytes());
+    let field = |bytes: &[u8], out: &mut Vec<u8>| {
+        out.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+        out.extend_from_slice(bytes);
+    };
+    for ((value, ty), column) in values.iter().zip(types).zip(columns) {
+        let refuse = |what: &str| StoreError::InvalidFeature {
+            layer,
+            id: feature.id.clone(),
+            reason: format!("field `{column}`: {what}"),
+        };
+        match (ty, value) {
+            (_, BindValue::Text(None) | BindValue::Integer(None) | BindValue::Real(None))
+            | (_, BindValue::Boolean(None) | BindValue::Blob(None)) => out.extend_from_slice(&(-1i32).to_be_bytes()),
+            (Binary::Text, BindValue::Text(Some(s))) => field(s.as_bytes(), out),
+            (Binary::Geometry, BindValue::Blob(Some(b))) => field(b, out),
+            (Binary::Int8, BindValue::Integer(Some(n))) => field(&n.to_be_bytes(), out),
+            (Binary::Float8, BindValue::Real(Some(x))) => field(&x.to_bits().to_be_bytes(), out),
+            (Binary::Bool, BindValue::Boolean(Some(b))) => field(&[u8::from(*b)], out),
+            (Binary::Jsonb, BindValue::Text(Some(s))) => {
+                // jsonb's binary form: version 1, then the JSON text.
+                out.extend_from_slice(&(s.len() as i32 + 1).to_be_bytes());
+                out.push(1);
+                out.extend_from_slice(s.as_bytes());
+            }
+            (Binary::Date, BindValue::Text(Some(s))) => {
+                let day = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                    .map_err(|_| refuse(&format!("`{s}` is not a date (YYYY-MM-DD)")))?;
+                let days = (day - PG_EPOCH.date()).num_days();
+                field(&(days as i32).to_be_bytes(), out);
+            }
+            (Binary::Timestamptz, BindValue::Text(Some(s))) => {
+                let at = chrono::DateTime::parse_from_rfc3339(s)
+                    .map_err(|_| refuse(&format!("`{s}` is not a date and time")))?
+                    .naive_utc();
+                let micros = (at - PG_EPOCH).num_microseconds().ok_or_else(|| refuse("out of range"))?;
+                field(&micros.to_be_bytes(), out);
+            }
+            (ty, v) => return Err(refuse(&format!("{v:?} cannot be written to a {ty:?} column"))),
+        }
+    }
+    Ok(())
+}
+
+/// PostgreSQL's epoch for dates and times: 2000-01-01 00:00 UTC.
+const PG_EPOCH: chrono::NaiveDateTime = match chrono::NaiveDate::from_ymd_opt(2000, 1, 1) {
+    Some(d) => d.and_time(chrono::NaiveTime::MIN),
+    None => panic!("2000-01-01 is a date"),
+};
