@@ -106,7 +106,7 @@ async fn every_field_type_round_trips(store: &dyn Store) {
     store.create(LayerId::Permits, std::slice::from_ref(&permit)).await.unwrap();
     // Instants come back in GeoPackage's DATETIME form, whatever form they went in.
     permit.attributes.insert("received_at".into(), json!("2026-10-01T09:30:00.000Z"));
-    assert_eq!(store.get(LayerId::Permits, "d-1").await.unwrap(), Some(permit));
+    assert_eq!(store.get(LayerId::Permits, "d-1").await.unwrap().as_ref(), Some(&permit));
 
     let centre = Feature::new("c-1", Some(point!(x: -71.1055, y: 42.367).into()))
         .with("name", "City Hall")
@@ -118,6 +118,14 @@ async fn every_field_type_round_trips(store: &dyn Store) {
     // A date-time filter compares instants, not text.
     let after = Query::all().filter(AttributeFilter::new("received_at", Comparison::Gt, "2026-09-30T23:00:00Z"));
     assert_eq!(store.count(LayerId::Permits, &after).await.unwrap(), 1);
+
+    // The same through a bulk load (COPY on PostGIS, in its binary format).
+    let mut loaded = permit.clone();
+    loaded.id = "d-2".into();
+    loaded.attributes.insert("decided_at".into(), json!("2026-10-20T16:05:00.250Z"));
+    loaded.attributes.insert("tracking_code".into(), json!("URB-2026-000002"));
+    store.bulk_load(LayerId::Permits, std::slice::from_ref(&loaded), false, &|_| {}).await.unwrap();
+    assert_eq!(store.get(LayerId::Permits, "d-2").await.unwrap(), Some(loaded));
 }
 
 async fn bbox_filters_order_and_paging(store: &dyn Store) {

@@ -224,3 +224,39 @@ const PG_EPOCH: chrono::NaiveDateTime = match chrono::NaiveDate::from_ymd_opt(20
     Some(d) => d.and_time(chrono::NaiveTime::MIN),
     None => panic!("2000-01-01 is a date"),
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Dates count days and instants microseconds from 2000-01-01 UTC; NULL is length -1; a value
+    /// that is not what its column holds is refused naming the feature and field.
+    #[test]
+    fn binary_rows_as_the_server_reads_them() {
+        let f = Feature::new("p-1", None);
+        let mut out = vec![];
+        let values = [
+            BindValue::Text(Some("2000-01-02".into())),
+            BindValue::Text(Some("2000-01-01T00:00:01.500Z".into())),
+            BindValue::Integer(None),
+            BindValue::Text(Some("{}".into())),
+        ];
+        let types = [Binary::Date, Binary::Timestamptz, Binary::Int8, Binary::Jsonb];
+        binary_row(&mut out, LayerId::Permits, &f, &["d", "t", "n", "j"], &types, &values).unwrap();
+        let mut expected = vec![0, 4, 0, 0, 0, 4, 0, 0, 0, 1, 0, 0, 0, 8];
+        expected.extend_from_slice(&1_500_000i64.to_be_bytes());
+        expected.extend_from_slice(&[255, 255, 255, 255, 0, 0, 0, 3, 1, b'{', b'}']);
+        assert_eq!(out, expected);
+        let err = binary_row(
+            &mut out,
+            LayerId::Permits,
+            &f,
+            &["d"],
+            &[Binary::Date],
+            &[BindValue::Text(Some("5/3/2012".into()))],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("p-1") && err.contains("field `d`") && err.contains("5/3/2012"), "{err}");
+    }
+}
