@@ -110,7 +110,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(store).into_make_service_with_connect_info::<std::net::SocketAddr>())
+    axum::serve(no_delay(listener), router(store).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -122,9 +122,12 @@ pub async fn serve_with_auth(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router_with_auth(store, auth).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        no_delay(listener),
+        router_with_auth(store, auth).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// [`serve_with_auth`] with the map's pages and fonts from `web`.
@@ -137,13 +140,25 @@ pub async fn serve_with_web(
 ) -> std::io::Result<()> {
     let housekeeping = tokio::spawn(prune_changes(store.clone()));
     let served = axum::serve(
-        listener,
+        no_delay(listener),
         router_with_web(store, auth, web).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await;
     housekeeping.abort();
     served
+}
+
+/// The listener with `TCP_NODELAY` on every connection: an answer goes out when it is written,
+/// not held back (Nagle) until the client acknowledges the previous segment.
+fn no_delay(listener: TcpListener) -> axum::serve::TapIo<TcpListener, fn(&mut tokio::net::TcpStream)> {
+    use axum::serve::ListenerExt;
+    fn set(tcp: &mut tokio::net::TcpStream) {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY could not be set");
+        }
+    }
+    listener.tap_io(set as fn(&mut tokio::net::TcpStream))
 }
 
 /// Prunes the store's change feed at start and every hour while the server runs (keeping
