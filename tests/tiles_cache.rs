@@ -52,11 +52,7 @@ impl Probe {
             let bbox = tile.bbox_degrees(0.0);
             let features = store.tile_features(LayerId::ZoningDistricts, bbox, &["code"]).await?;
             let ids: Vec<String> = features.iter().map(|f| f.id.clone()).collect();
-            Ok::<_, StoreError>(CachedTile {
-                bytes: ids.join(",").into(),
-                etag: format!("\"{}\"", ids.len()),
-                empty: false,
-            })
+            Ok::<_, StoreError>(CachedTile::new(ids.join(",").into(), format!("\"{}\"", ids.len()), false))
         };
         let (t, lookup) = self.cache.get_or_render(&*self.store, key, render).await.unwrap();
         let ids = String::from_utf8(t.bytes.to_vec()).unwrap();

@@ -39,14 +39,26 @@ use urbis_store::Store;
 
 pub use error::ApiError;
 
+/// What every handler may use. One shared allocation: axum clones the state for each extractor
+/// of each request, and one reference count costs less than three.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub store: Arc<dyn Store>,
     /// Who is calling: configured tokens, sessions, applicants (auth.rs); what they may do is
     /// policy.rs.
     pub auth: Arc<auth::Auth>,
     /// Encoded tiles, kept exact by the store's change feed (see `tile_cache.rs`).
     pub tile_cache: Arc<tiles::TileCache>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 /// Every route of the server, with no tokens: reads only, every write refused (401).
@@ -61,7 +73,8 @@ pub fn router_with_auth(store: Arc<dyn Store>, auth: auth::Auth) -> Router {
 
 /// [`router_with_auth`] with the map's pages and fonts from `web`.
 pub fn router_with_web(store: Arc<dyn Store>, auth: auth::Auth, web: web::WebAssets) -> Router {
-    let state = AppState { store, auth: Arc::new(auth), tile_cache: Arc::new(tiles::TileCache::default()) };
+    let state =
+        AppState(Arc::new(Shared { store, auth: Arc::new(auth), tile_cache: Arc::new(tiles::TileCache::default()) }));
     Router::new()
         .route("/", get(landing))
         .route("/health", get(health))

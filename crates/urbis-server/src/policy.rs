@@ -184,8 +184,17 @@ pub const POLICY: &[Rule] = &[
 
 /// The row for a request (HEAD as GET).
 pub fn rule(method: &Method, path: &str) -> Option<&'static Rule> {
+    // By method and route, looked up on every request: a map made once.
+    static RULES: std::sync::LazyLock<std::collections::HashMap<(&'static str, &'static str), &'static Rule>> =
+        std::sync::LazyLock::new(|| {
+            let mut rules = std::collections::HashMap::new();
+            for r in POLICY {
+                rules.entry((r.method, r.path)).or_insert(r);
+            }
+            rules
+        });
     let method = if method == Method::HEAD { "GET" } else { method.as_str() };
-    POLICY.iter().find(|r| r.method == method && r.path == path)
+    RULES.get(&(method, path)).copied()
 }
 
 /// 401 or 403 for a caller whose role may not.
@@ -204,10 +213,11 @@ fn refusal(who: &Principal, what: &str, roles: &[Role]) -> ApiError {
 
 /// The middleware: who is calling, and whether their role may call this route.
 pub async fn enforce(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let Some(path) = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()) else {
+    let Some(matched) = request.extensions().get::<MatchedPath>().cloned() else {
         return next.run(request).await;
     };
-    let Some(rule) = rule(request.method(), &path) else {
+    let path = matched.as_str();
+    let Some(rule) = rule(request.method(), path) else {
         // A method the route does not take: axum answers 405 (`policy::tests` checks that every
         // method a route takes has its row).
         if POLICY.iter().any(|r| r.path == path) {

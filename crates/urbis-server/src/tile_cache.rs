@@ -45,7 +45,18 @@ pub struct TileKey {
 pub struct CachedTile {
     pub bytes: Bytes,
     pub etag: String,
+    /// `etag` as the header sent with every answer, made once.
+    pub etag_header: axum::http::HeaderValue,
     pub empty: bool,
+}
+
+impl CachedTile {
+    pub fn new(bytes: Bytes, etag: String, empty: bool) -> CachedTile {
+        // An ETag is a quoted hex digest: always a valid header value.
+        let etag_header =
+            axum::http::HeaderValue::from_str(&etag).unwrap_or(axum::http::HeaderValue::from_static("\"\""));
+        CachedTile { bytes, etag, etag_header, empty }
+    }
 }
 
 /// Changes read at once; past that many pending, the whole cache is dropped instead.
@@ -380,7 +391,7 @@ mod tests {
         let renders = AtomicU64::new(0);
         let render = || async {
             renders.fetch_add(1, Ordering::Relaxed);
-            Ok::<_, StoreError>(CachedTile { bytes: Bytes::from_static(b"x"), etag: "\"e\"".into(), empty: false })
+            Ok::<_, StoreError>(CachedTile::new(Bytes::from_static(b"x"), "\"e\"".into(), false))
         };
         let off = TileCache::new(0, Duration::ZERO);
         for _ in 0..3 {

@@ -340,7 +340,10 @@ async fn respond(
             }
         };
         match rendered {
-            Ok(t) => Ok(CachedTile { etag: format!("\"{}\"", t.etag()), empty: t.is_empty(), bytes: t.bytes.into() }),
+            Ok(t) => {
+                let (etag, empty) = (format!("\"{}\"", t.etag()), t.is_empty());
+                Ok(CachedTile::new(t.bytes.into(), etag, empty))
+            }
             Err(TileError::Store(e)) => Err(ApiError::Store(e)),
             Err(e @ (TileError::OutOfMatrix { .. } | TileError::NoTiles { .. })) => {
                 Err(ApiError::NotFound(e.to_string()))
@@ -353,9 +356,7 @@ async fn respond(
     let common = |status: StatusCode| {
         let mut r = status.into_response();
         let h = r.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(&rendered.etag) {
-            h.insert(header::ETAG, v);
-        }
+        h.insert(header::ETAG, rendered.etag_header.clone());
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE_CONTROL));
         h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
         h.insert(X_CACHE, HeaderValue::from_static(lookup.as_str()));
