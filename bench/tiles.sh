@@ -13,7 +13,7 @@
 #  - uncached: each server gets the list once (wrk, one request per URL, no URL twice), urbis with
 #    its tile cache off (--tile-cache-mb 0), Martin with its cache off (cache size 0);
 #  - cached: both with their caches on, the list once to fill them, then again CACHED_PASSES
-#    times (default 20), measured.
+#    times (default 100), measured.
 # Reported: tiles/s, p50 and p99 (ms), the ratio urbis / Martin, the machine's load before each
 # run; and before measuring, that both servers answer the same URLs with tiles holding features
 # (a sample decoded with mapbox-vector-tile, feature counts compared).
@@ -26,7 +26,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$repo/bench/common.sh"
 connections="${CONNECTIONS:-16}"
 threads="${THREADS:-2}"
-passes="${CACHED_PASSES:-20}"
+passes="${CACHED_PASSES:-100}"
 martin_root="${URBIS_MARTIN_ROOT:-$HOME/.cache/urbis/martin}"
 martin="$martin_root/bin/martin"
 
@@ -111,7 +111,8 @@ by_zoom = {z: sum(1 for t in tiles if t[0] == z) for z in range(12, 17)}
 print(f"{len(tiles)} tiles ({', '.join(f'z{z}: {n}' for z, n in by_zoom.items())}), {len(paths)} URLs", file=sys.stderr)
 PY
 n_urls=$(wc -l <"$work/urbis.txt")
-# The cached phase measures the list PASSES times over (one pass takes a tenth of a second).
+# The cached phase measures the list PASSES times over (one pass takes a few hundredths of a
+# second: 100 passes make a measurement of seconds, not a blip).
 for s in urbis martin; do
     for _ in $(seq "$passes"); do cat "$work/$s.txt"; done >"$work/$s-cached.txt"
 done

@@ -170,7 +170,6 @@ impl TileCache {
             return Ok((Arc::new(render().await?), Lookup::Miss));
         }
         self.up_to_date(store).await?;
-        let key = Arc::new(key);
         if let Some(t) = self.tiles.get(&key) {
             self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok((t, Lookup::Hit));
@@ -183,7 +182,7 @@ impl TileCache {
         // Under the read lock: no drop runs between the check and the insert.
         let current = self.generation.read().unwrap_or_else(|e| e.into_inner());
         if *current == generation {
-            self.tiles.insert(key, tile.clone());
+            self.tiles.insert(Arc::new(key), tile.clone());
         }
         Ok((tile, Lookup::Miss))
     }

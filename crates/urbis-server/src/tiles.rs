@@ -237,7 +237,7 @@ async fn xyz_tile(
     State(state): State<AppState>,
     Path((layers, z, x, y)): Path<(String, String, String, String)>,
     UrlQuery(pairs): UrlQuery<Vec<(String, String)>>,
-    headers: HeaderMap,
+    IfNoneMatch(if_none): IfNoneMatch,
 ) -> Result<Response, ApiError> {
     let Some(y) = y.strip_suffix(".mvt") else {
         return Err(ApiError::NotFound(format!("tiles are at …/{{z}}/{{x}}/{{y}}.mvt; `{y}` lacks the .mvt suffix")));
@@ -245,14 +245,14 @@ async fn xyz_tile(
     let layers = parse_layers(&layers)?;
     let tile = parse_tile(("z", &z), ("x", &x), ("y", y))?;
     let filter = TileFilter::parse(&layers, pairs)?;
-    respond(&state, &layers, tile, filter, &headers).await
+    respond(&state, &layers, tile, filter, if_none.as_ref()).await
 }
 
 async fn ogc_tile(
     State(state): State<AppState>,
     Path((id, tms, z, row, col)): Path<(String, String, String, String, String)>,
     UrlQuery(pairs): UrlQuery<Vec<(String, String)>>,
-    headers: HeaderMap,
+    IfNoneMatch(if_none): IfNoneMatch,
 ) -> Result<Response, ApiError> {
     let layers = parse_layers(&id)?;
     if layers.len() != 1 {
@@ -261,7 +261,27 @@ async fn ogc_tile(
     check_tms(&tms)?;
     let tile = parse_tile(("tileMatrix", &z), ("tileCol", &col), ("tileRow", &row))?;
     let filter = TileFilter::parse(&layers, pairs)?;
-    respond(&state, &layers, tile, filter, &headers).await
+    respond(&state, &layers, tile, filter, if_none.as_ref()).await
+}
+
+/// The request's `If-None-Match`, if any (the only header a tile answer depends on), taken
+/// without copying the others.
+struct IfNoneMatch(Option<HeaderMap>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IfNoneMatch {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let mut values = parts.headers.get_all(header::IF_NONE_MATCH).iter().peekable();
+        if values.peek().is_none() {
+            return Ok(IfNoneMatch(None));
+        }
+        let mut only = HeaderMap::new();
+        for v in values {
+            only.append(header::IF_NONE_MATCH, v.clone());
+        }
+        Ok(IfNoneMatch(Some(only)))
+    }
 }
 
 /// The CQL2 filter of a tile request, read for each of its layers by the same code as `/items`
@@ -321,7 +341,7 @@ async fn respond(
     layers: &[LayerId],
     tile: TileId,
     filter: TileFilter,
-    headers: &HeaderMap,
+    if_none: Option<&HeaderMap>,
 ) -> Result<Response, ApiError> {
     let mut key = TileKey { layers: layers.to_vec(), tile, filter: filter.key };
     // Permits carry their clock status as of today: such tiles are cached for the city's day.
@@ -362,7 +382,7 @@ async fn respond(
         h.insert(X_CACHE, HeaderValue::from_static(lookup.as_str()));
         r
     };
-    if if_none_match(headers, &rendered.etag) {
+    if if_none.is_some_and(|h| if_none_match(h, &rendered.etag)) {
         return Ok(common(StatusCode::NOT_MODIFIED));
     }
     if rendered.empty {
