@@ -346,6 +346,23 @@ pub(crate) mod postgis {
         Ok(deleted.rows_affected())
     }
 
+    /// A change of `layer` within `bbox`, written in the caller's transaction as the trigger
+    /// writes one: numbered under the same advisory lock (so `seq` stays in commit order), and
+    /// announced to the listeners at commit.
+    pub async fn note(conn: &mut sqlx::PgConnection, layer: LayerId, bbox: Rect) -> Result<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('urbis_changes'))").execute(&mut *conn).await?;
+        sqlx::query(&format!("INSERT INTO {TABLE} (layer, min_x, min_y, max_x, max_y) VALUES ($1, $2, $3, $4, $5)"))
+            .bind(layer.name())
+            .bind(bbox.min().x)
+            .bind(bbox.min().y)
+            .bind(bbox.max().x)
+            .bind(bbox.max().y)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("SELECT pg_notify('urbis_changes', '')").execute(&mut *conn).await?;
+        Ok(())
+    }
+
     pub async fn last(pool: &PgPool) -> Result<i64> {
         Ok(sqlx::query_scalar::<_, Option<i64>>(&format!("SELECT max(seq) FROM {TABLE}"))
             .fetch_one(pool)

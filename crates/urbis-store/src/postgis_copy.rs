@@ -64,7 +64,21 @@ pub(super) async fn load(
             sqlx::query(&format!("ALTER TABLE {t} DROP CONSTRAINT {}", ident(name))).execute(&mut *conn).await?;
         }
     }
+    // Replacing the layer, the table is ours alone until commit (TRUNCATE's lock): the change
+    // feed's row for the new rows is written here, with their extent computed from the
+    // features, instead of by the statement trigger (which would first gather every new row in
+    // a transition table and then take their extent: a tenth of the load of Porto's roads).
+    let note_here = replace_all && layer.schema().has_geometry();
+    if note_here {
+        sqlx::query(&format!("ALTER TABLE {t} DISABLE TRIGGER urbis_changes_insert")).execute(&mut *conn).await?;
+    }
     let n = copy_features(conn, layer, features, progress).await?;
+    if note_here {
+        sqlx::query(&format!("ALTER TABLE {t} ENABLE TRIGGER urbis_changes_insert")).execute(&mut *conn).await?;
+        if let Some(b) = crate::changes::extent_of(features) {
+            crate::changes::postgis::note(conn, layer, b).await?;
+        }
+    }
     let started = std::time::Instant::now();
     if !constraints.is_empty() {
         let adds: Vec<String> = constraints
