@@ -3,7 +3,7 @@
 // (POST /admin/users; a password left empty is made up by the server and shown here once).
 
 import { escapeHtml } from "./common.js";
-import { api, forgetSession, onSignedOut, session, signIn } from "./staff.js";
+import { api, session, wireSession } from "./staff.js";
 
 const $ = (id) => document.getElementById(id);
 const ROLE_WORDS = { reviewer: "Reviewer", planner: "Planner", admin: "Admin" };
@@ -15,30 +15,7 @@ function status(text, isError = false, target = "status") {
   el.setAttribute("role", isError ? "alert" : "status");
 }
 
-onSignedOut((message) => {
-  route();
-  status(message, true);
-});
-
-$("login-form").addEventListener("submit", async (e) => {
-  e.preventDefault();
-  status("Signing in…");
-  try {
-    await signIn($("login-user").value.trim(), $("login-password").value);
-    $("login-password").value = "";
-    status("");
-    route();
-  } catch (err) {
-    status(`Could not sign in: ${err.message}`, true);
-    $("login-password").focus();
-  }
-});
-
-$("logout").addEventListener("click", () => {
-  forgetSession();
-  route();
-  status("Signed out.");
-});
+wireSession({ status: (text, isError) => status(text, isError), route: () => route() });
 
 function show(view) {
   for (const id of ["login-view", "accounts-view", "denied-view"]) $(id).hidden = id !== view;

@@ -8,7 +8,7 @@
 
 import * as maplibregl from "./vendor/maplibre-gl/maplibre-gl.mjs";
 import { apiRoot, escapeHtml, formatNumber } from "./common.js";
-import { api, forgetSession, onSignedOut, session, signIn } from "./staff.js";
+import { api, session, wireSession } from "./staff.js";
 
 const $ = (id) => document.getElementById(id);
 const PAGE_SIZE = 25;
@@ -35,35 +35,16 @@ function status(text, isError = false, target = "status") {
 }
 
 // --- The session (staff.js) ------------------------------------------------------------------
-function signOut(message) {
-  forgetSession();
-  route();
-  if (message) status(message, true);
-}
-onSignedOut((message) => {
-  route();
-  status(message, true);
-});
-
-$("login-form").addEventListener("submit", async (e) => {
-  e.preventDefault();
-  status("Signing in…");
-  try {
-    await signIn($("login-user").value.trim(), $("login-password").value);
-    $("login-password").value = "";
-    status("");
+wireSession({
+  status: (text, isError) => status(text, isError),
+  route: () => route(),
+  signedIn: () => {
     if (!location.hash || location.hash === "#login") location.hash = "#queue";
     else route();
-  } catch (err) {
-    status(`Could not sign in: ${err.message}`, true);
-    $("login-password").focus();
-  }
-});
-
-$("logout").addEventListener("click", () => {
-  location.hash = "";
-  signOut();
-  status("Signed out.");
+  },
+  signingOut: () => {
+    location.hash = "";
+  },
 });
 
 // --- Views -----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 // What the staff pages share (reviewer.html, admin.html): the session from POST /auth/login, kept
-// for this tab in sessionStorage and sent as a bearer token, and calls to the API with it. A 401
-// ends the session (the page is told through `onSignedOut`).
+// for this tab in sessionStorage and sent as a bearer token, calls to the API with it (a 401
+// ends the session), and the wiring of the sign-in form and the sign-out button.
 
 import { apiRoot } from "./common.js";
 
@@ -65,4 +65,37 @@ export async function signIn(user, password) {
   const answer = await api("/auth/login", { method: "POST", body: { user, password } });
   sessionStorage.setItem(SESSION_KEY, JSON.stringify(answer));
   return answer;
+}
+
+/**
+ * Wires a staff page's sign-in form (`#login-form`, `#login-user`, `#login-password`) and its
+ * sign-out button (`#logout`). `status(text, isError)` tells the reader, `route()` shows the view
+ * for the session, `signedIn()` runs after a sign-in (default: `route`), `signingOut()` before the
+ * session is forgotten.
+ */
+export function wireSession({ status, route, signedIn = route, signingOut = () => {} }) {
+  const $ = (id) => document.getElementById(id);
+  onSignedOut((message) => {
+    route();
+    status(message, true);
+  });
+  $("login-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    status("Signing in…");
+    try {
+      await signIn($("login-user").value.trim(), $("login-password").value);
+      $("login-password").value = "";
+      status("");
+      signedIn();
+    } catch (err) {
+      status(`Could not sign in: ${err.message}`, true);
+      $("login-password").focus();
+    }
+  });
+  $("logout").addEventListener("click", () => {
+    signingOut();
+    forgetSession();
+    route();
+    status("Signed out.");
+  });
 }
