@@ -63,6 +63,21 @@ pub struct JobStatus {
     pub written: Option<u64>,
 }
 
+impl JobStatus {
+    /// A job just taken in, waiting for its turn.
+    fn queued(id: &str) -> JobStatus {
+        JobStatus {
+            id: id.to_string(),
+            state: JobState::Running,
+            stage: QUEUED.into(),
+            done: 0,
+            total: 0,
+            error: None,
+            written: None,
+        }
+    }
+}
+
 struct Job {
     /// What was asked, to answer an equal request with this job while it waits.
     request: CoverageJobRequest,
@@ -194,15 +209,7 @@ async fn start(
         }
     }
     let id = uuid::Uuid::new_v4().to_string();
-    let initial = JobStatus {
-        id: id.clone(),
-        state: JobState::Running,
-        stage: QUEUED.into(),
-        done: 0,
-        total: 0,
-        error: None,
-        written: None,
-    };
+    let initial = JobStatus::queued(&id);
     let job = match jobs.admit(request.clone(), &initial) {
         Admission::New(job) => job,
         Admission::Waiting(id) => return Ok(accepted(&root, &id, JobState::Running)),
@@ -373,15 +380,7 @@ mod tests {
     }
 
     fn status(id: &str) -> JobStatus {
-        JobStatus {
-            id: id.into(),
-            state: JobState::Running,
-            stage: QUEUED.into(),
-            done: 0,
-            total: 0,
-            error: None,
-            written: None,
-        }
+        JobStatus::queued(id)
     }
 
     #[test]
