@@ -472,9 +472,6 @@ async fn copy_features(
         if binary.is_none() {
             buf.extend_from_slice(text.as_bytes());
         }
-        if sent + chunk.len() as u64 == features.len() as u64 && binary.is_some() {
-            buf.extend_from_slice(&(-1i16).to_be_bytes());
-        }
         if let Err(e) = copy.send(buf.as_slice()).await {
             let _ = copy.abort("urbis: sending rows failed").await;
             return Err(e.into());
@@ -483,7 +480,8 @@ async fn copy_features(
         sent += chunk.len() as u64;
         progress(sent);
     }
-    if features.is_empty() && binary.is_some() {
+    // The binary format's trailer, a field count of -1 (after the header, if no row went).
+    if binary.is_some() {
         buf.extend_from_slice(&(-1i16).to_be_bytes());
         if let Err(e) = copy.send(buf.as_slice()).await {
             let _ = copy.abort("urbis: sending rows failed").await;
